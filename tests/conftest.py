@@ -1,0 +1,47 @@
+"""Shared fixtures. Tests run offscreen and use tiny generators unless size matters."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from engine import archs  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MPSR_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """../shared/data (Set5, Set14, train); tests that need it skip cleanly without it."""
+    if not (DATA / "Set5").is_dir():
+        pytest.skip(f"evaluation data not found at {DATA}")
+    return DATA
+
+
+@pytest.fixture
+def tiny_rrdb() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return archs.build("rrdbnet", num_feat=8, num_block=2, num_grow=4).eval()
+
+
+@pytest.fixture
+def tiny_srresnet() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return archs.build("srresnet", num_feat=8, num_block=2).eval()
+
+
+@pytest.fixture(scope="session")
+def photo_lr():
+    """A real photo crop (a CC0 sample), downscaled x4 with bicubic like the SR protocol: 40x60."""
+    import numpy as np
+    from PIL import Image
+
+    img = Image.open(REPO / "resources" / "samples" / "coffee.png").convert("RGB")
+    lr = img.resize((img.width // 4, img.height // 4), Image.Resampling.BICUBIC)
+    return np.asarray(lr, dtype=np.float32) / 255.0
