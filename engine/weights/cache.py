@@ -1,0 +1,66 @@
+"""Where weights live, and the file helpers every writer of weights uses.
+
+Downloaded/converted weights go to a per-user cache (never into the repository or the
+installed package); weights trained by the project ship in the repository's ``models/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.errors import ModelError
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def model_dir(create: bool = True) -> Path:
+    """The per-user model cache: $MPSR_MODEL_DIR, else $XDG_CACHE_HOME/mpsr/models, else ~/.cache/mpsr/models."""
+    if os.environ.get("MPSR_MODEL_DIR"):
+        path = Path(os.environ["MPSR_MODEL_DIR"]).expanduser()
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path = Path(cache).expanduser() / "mpsr" / "models"
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ModelError(f"cannot create the model folder ({exc.strerror or exc}); "
+                             "set MPSR_MODEL_DIR to a writable folder", path) from None
+    return path
+
+
+def shipped_dir() -> Path:
+    """The repository's ``models/`` folder: weights trained by the project and committed with it."""
+    return _REPO / "models"
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it over ``path``.
+
+    The rename is atomic on one file system, so readers see the old file or the whole new one,
+    and a crash or an exception leaves no half-written file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkstemp: its 0600 mode would ignore the umask that ordinary files get.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    open(tmp, "xb").close()
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,312 @@
+"""Safe checkpoint loading, architecture detection and saving of generator weights.
+
+Pickled checkpoints are opened with ``torch.load(weights_only=True)`` only, so a file that
+tries to run code is refused instead of executed. The architecture and its size are read off
+the keys and tensor shapes (as spandrel does), then loaded strictly into our own modules.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import safetensors
+import safetensors.torch
+import torch
+from torch import nn
+
+from engine import archs
+from engine.errors import ModelError
+
+from .cache import model_dir, sha256_file, shipped_dir, write_atomic
+
+PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
+SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
+_WRAPPERS = ("params_ema", "params", "state_dict", "model")  # Real-ESRGAN/BasicSR first: EMA weights are the good ones
+_UNKNOWN = "unknown architecture: expected an x4 ESRGAN (RRDBNet) or SRGAN (SRResNet) generator"
+
+# Foreign RRDBNet layouts -> our keys. Each rule renames a key prefix (regex on the whole key).
+_BASICSR = [
+    (r"conv_first\.", "feature_extraction.conv."),
+    (r"body\.(\d+)\.rdb(\d)\.conv(\d)\.", r"body.blocks.\1.rdb\2.conv\3."),
+    (r"conv_body\.", "body.conv."),
+    (r"conv_up1\.", "upsampling.0.conv."),
+    (r"conv_up2\.", "upsampling.1.conv."),
+    (r"conv_hr\.", "reconstruction.conv_hr."),
+    (r"conv_last\.", "reconstruction.conv_last."),
+]
+# xinntao/ESRGAN RRDBNet_arch.py; some exports keep the old arch's ".0" after each dense conv.
+_ORIGINAL = [
+    (r"conv_first\.", "feature_extraction.conv."),
+    (r"RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(?:0\.)?", r"body.blocks.\1.rdb\2.conv\3."),
+    (r"trunk_conv\.", "body.conv."),
+    (r"upconv1\.", "upsampling.0.conv."),
+    (r"upconv2\.", "upsampling.1.conv."),
+    (r"HRconv\.", "reconstruction.conv_hr."),
+    (r"conv_last\.", "reconstruction.conv_last."),
+]
+
+
+def _old_arch_rules(num_block: int) -> list[tuple[str, str]]:
+    """The first ESRGAN code (one flat nn.Sequential, ``model.N``), for x4: upsample, conv, act twice."""
+    return [
+        (r"model\.0\.", "feature_extraction.conv."),
+        (r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.", r"body.blocks.\1.rdb\2.conv\3."),
+        (rf"model\.1\.sub\.{num_block}\.", "body.conv."),
+        (r"model\.3\.", "upsampling.0.conv."),
+        (r"model\.6\.", "upsampling.1.conv."),
+        (r"model\.8\.", "reconstruction.conv_hr."),
+        (r"model\.10\.", "reconstruction.conv_last."),
+    ]
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    display_name: str
+    arch: str
+    config: dict
+    path: Path | None
+    size_bytes: int  # file size on disk
+    card: dict | None
+
+
+def _reason(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _refusal(exc: pickle.UnpicklingError) -> str:
+    text = str(exc)
+    match = re.search(r"GLOBAL ([\w.]+)", text)
+    if match and match.group(1).rpartition(".")[2][:1].isupper():  # a class: a whole pickled model object
+        return (f"refused: the file holds a pickled {match.group(1)} object, not just weights "
+                "(save model.state_dict() instead)")
+    if match:
+        return f"refused: the file contains code, not just weights (it references {match.group(1)})"
+    detail = re.search(r"(Unsupported [^\n.]*)", text)
+    return ("refused: the file contains code or pickled objects, not just weights"
+            + (f" ({detail.group(1).strip()})" if detail else ""))
+
+
+def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    for _ in range(len(_WRAPPERS)):  # nested wrappers, e.g. {"state_dict": {"params_ema": ...}}
+        if not isinstance(obj, Mapping):
+            break
+        inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), Mapping)), None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, Mapping):
+        raise ModelError(f"not a model: the file holds a {type(obj).__name__}, not a dict of weights", path)
+    state = {}
+    for key, value in obj.items():
+        if isinstance(key, str) and isinstance(value, torch.Tensor):
+            state[key.removeprefix("module.")] = value  # nn.DataParallel checkpoints
+    if not state:
+        raise ModelError("not a model: no weight tensors found", path)
+    return state
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read the weights in a .safetensors/.pth/.pt/.ckpt file safely, unwrapping common containers."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError("model file not found", path)
+    if not path.is_file():
+        raise ModelError("not a file", path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ModelError(f"unknown model file type {suffix or '(none)'!r}: expected {', '.join(SUFFIXES)}", path)
+    if path.stat().st_size == 0:
+        raise ModelError("empty file (0 bytes), not a model", path)
+    if suffix == ".safetensors":
+        try:
+            obj = safetensors.torch.load_file(path, device="cpu")
+        except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise ModelError(f"corrupt or not a safetensors file ({_reason(exc)})", path) from None
+    else:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if "Weights only load failed" in str(exc):
+                raise ModelError(_refusal(exc), path) from None
+            raise ModelError(f"corrupt or not a PyTorch checkpoint ({_reason(exc)})", path) from None
+        except RuntimeError as exc:  # torch's own diagnosis of a damaged zip archive
+            raise ModelError(f"corrupt or not a PyTorch checkpoint ({_reason(exc).split('. ')[0]})", path) from None
+        except Exception:  # noqa: BLE001 - damaged pickles raise KeyError, EOFError, OSError... with no useful text
+            raise ModelError("corrupt or not a PyTorch checkpoint", path) from None
+    return _unwrap(obj, path)
+
+
+def _rename(state: dict[str, torch.Tensor], rules: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    compiled = [(re.compile(pattern), repl) for pattern, repl in rules]
+    out = {}
+    for key, value in state.items():
+        for pattern, repl in compiled:
+            if match := pattern.match(key):
+                key = match.expand(repl) + key[match.end():]
+                break
+        out[key] = value
+    return out
+
+
+def _indices(state: Mapping[str, torch.Tensor], pattern: str) -> int:
+    """Count blocks ``0..N-1`` whose keys match ``pattern`` (one group: the index); -1 if not contiguous."""
+    found = {int(m.group(1)) for key in state if (m := re.fullmatch(pattern, key))}
+    return len(found) if found == set(range(len(found))) else -1
+
+
+def _shape(state: Mapping[str, torch.Tensor], key: str, source) -> tuple[int, ...]:
+    tensor = state.get(key)
+    if tensor is None:
+        raise ModelError(f"{_UNKNOWN} (no {key})", source)
+    return tuple(tensor.shape)
+
+
+def _rrdbnet_config(state: dict[str, torch.Tensor], source) -> dict:
+    first = _shape(state, "feature_extraction.conv.weight", source)
+    if len(first) != 4:
+        raise ModelError(f"{_UNKNOWN} (first conv has shape {first})", source)
+    if first[1] in (12, 48):
+        scale = {12: 2, 48: 1}[first[1]]
+        raise ModelError(f"{_UNKNOWN} (this is an x{scale} RRDBNet: its first conv takes {first[1]} "
+                         "pixel-unshuffled channels)", source)
+    if "upsampling.1.conv.weight" not in state:
+        raise ModelError(f"{_UNKNOWN} (an RRDBNet with fewer than two x2 upsampling convs is not x4)", source)
+    _check_rgb(state, first, "reconstruction.conv_last.weight", source)
+    num_block = _indices(state, r"body\.blocks\.(\d+)\.rdb1\.conv1\.weight")
+    if num_block < 1:
+        raise ModelError(f"{_UNKNOWN} (RRDB blocks are missing or not numbered 0..N-1)", source)
+    return {"num_feat": first[0], "num_block": num_block,
+            "num_grow": _shape(state, "body.blocks.0.rdb1.conv1.weight", source)[0]}
+
+
+def _check_rgb(state: dict[str, torch.Tensor], first: tuple[int, ...], last_key: str, source) -> None:
+    last = _shape(state, last_key, source)
+    if first[1] != 3 or last[0] != 3:
+        raise ModelError(f"{_UNKNOWN} (it maps {first[1]} channels to {last[0]}; only RGB to RGB is supported)",
+                         source)
+
+
+def _srresnet_config(state: dict[str, torch.Tensor], source) -> dict:
+    _check_rgb(state, _shape(state, "feature_extraction.conv.weight", source), "reconstruction.conv.weight", source)
+    num_block = _indices(state, r"body\.blocks\.(\d+)\.conv1\.weight")
+    if num_block < 1:
+        raise ModelError(f"{_UNKNOWN} (residual blocks are missing or not numbered 0..N-1)", source)
+    if "upsampling.1.conv.weight" not in state:
+        raise ModelError(f"{_UNKNOWN} (an SRResNet with fewer than two x2 upsampling blocks is not x4)", source)
+    return {"num_feat": _shape(state, "feature_extraction.conv.weight", source)[0], "num_block": num_block}
+
+
+def detect(state: Mapping[str, torch.Tensor], source: str | Path | None = None) -> tuple[str, dict, dict]:
+    """Recognise a generator from its keys and shapes: ``(arch, config, state dict in our keys)``.
+
+    Understands this project's own layout (both archs), BasicSR's and the original ESRGAN
+    repository's RRDBNet layouts (new and old arch). ``source`` names the file in errors.
+    """
+    state = dict(state)
+    if "feature_extraction.conv.weight" in state and "body.blocks.0.rdb1.conv1.weight" in state:
+        return "rrdbnet", _rrdbnet_config(state, source), state
+    if "feature_extraction.conv.weight" in state and "body.blocks.0.conv1.weight" in state:
+        return "srresnet", _srresnet_config(state, source), state
+    if "conv_first.weight" in state and "body.0.rdb1.conv1.weight" in state:
+        renamed = _rename(state, _BASICSR)
+    elif "conv_first.weight" in state and "trunk_conv.weight" in state:
+        renamed = _rename(state, _ORIGINAL)
+    elif "model.0.weight" in state and "model.1.sub.0.RDB1.conv1.0.weight" in state:
+        num_block = _indices(state, r"model\.1\.sub\.(\d+)\.RDB1\.conv1\.0\.weight")
+        if "model.10.weight" not in state:
+            raise ModelError(f"{_UNKNOWN} (this old-style ESRGAN is not x4)", source)
+        renamed = _rename(state, _old_arch_rules(num_block))
+    else:
+        sample = ", ".join(list(state)[:3])
+        raise ModelError(f"{_UNKNOWN} (its first keys: {sample})", source)
+    return "rrdbnet", _rrdbnet_config(renamed, source), renamed
+
+
+def model_from_state_dict(state: Mapping[str, torch.Tensor], source: str | Path | None = None) -> nn.Module:
+    """Detect the architecture, build it and load ``state`` strictly; fp32, eval mode, CPU."""
+    arch, config, ours = detect(state, source)
+    with torch.device("meta"):  # no storage, no random init: the checkpoint supplies every tensor
+        model = archs.build(arch, **config)
+    try:
+        model.load_state_dict(ours, strict=True, assign=True)
+    except RuntimeError as exc:
+        details = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()] or [str(exc)]
+        detail = details[0] if len(details[0]) <= 200 else details[0][:197] + "..."
+        shape = ", ".join(f"{k}={v}" for k, v in config.items())
+        raise ModelError(f"weights do not fit {arch}({shape}): {detail}", source) from None
+    return model.float().eval()
+
+
+def _read_card(path: Path) -> dict | None:
+    card_path = path.with_suffix(".json")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the card is descriptive; the weights alone define the model
+    return card if isinstance(card, dict) else None
+
+
+def known_models() -> dict[str, Path]:
+    """Where the named generators' weights live (they may not exist yet)."""
+    return {"esrgan": model_dir(create=False) / "realesrgan_x4plus.safetensors",
+            "srgan": shipped_dir() / "srgan.safetensors"}
+
+
+_MISSING = {
+    "esrgan": "the default ESRGAN weights are not installed: run `mpsr models setup`",
+    "srgan": "SRGAN weights are not trained yet: run `mpsr train srgan`",
+}
+
+
+def resolve(spec: str | Path) -> Path:
+    """The weights file for "esrgan", "srgan" or a path."""
+    if isinstance(spec, str) and spec.lower() in _MISSING:
+        path = known_models()[spec.lower()]
+        if not path.is_file():
+            raise ModelError(_MISSING[spec.lower()], path)
+        return path
+    return Path(spec).expanduser()
+
+
+def load_model(spec: str | Path) -> tuple[nn.Module, ModelInfo]:
+    """Load "esrgan" (the installed default), "srgan" (the shipped weights) or a weights file."""
+    path = resolve(spec)
+    model = model_from_state_dict(load_state_dict(path), source=path)
+    card = _read_card(path)
+    name = str((card or {}).get("name") or path.stem)
+    info = ModelInfo(
+        name=name,
+        display_name=str((card or {}).get("display_name") or name),
+        arch=model.arch_name,
+        config=dict(model.config),
+        path=path,
+        size_bytes=path.stat().st_size,
+        card=card,
+    )
+    return model, info
+
+
+def save_model(model: nn.Module, path: str | Path, card: dict) -> Path:
+    """Write ``model``'s weights as safetensors and a ``.json`` model card beside them, both atomically."""
+    path = Path(path)
+    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    try:
+        write_atomic(path, lambda tmp: safetensors.torch.save_file(state, str(tmp), metadata={"format": "pt"}))
+    except OSError as exc:
+        raise ModelError(f"cannot write the model ({exc.strerror or exc})", path) from None
+    name = card.get("name") or path.stem
+    full = {"name": name, "display_name": card.get("display_name") or name, **card,
+            "arch": model.arch_name, "config": dict(model.config), "scale": model.scale,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "file": path.name, "sha256": sha256_file(path)}
+    text = json.dumps(full, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path.with_suffix(".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
