@@ -14,6 +14,8 @@ import time
 
 from common import generators, load, median_seconds, photo, set_threads
 
+from engine.upscaler import DEFAULT_OVERLAP, DEFAULT_TILE
+
 BIG = (4000, 3000)
 
 
@@ -33,7 +35,7 @@ def big_run(spec: str, tile: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-big", action="store_true", help="skip the 4000x3000 run (minutes per generator)")
-    ap.add_argument("--tile", type=int, default=192)
+    ap.add_argument("--tile", type=int, default=DEFAULT_TILE)
     ap.add_argument("--big-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.big_child:
@@ -41,7 +43,7 @@ def main() -> None:
 
     set_threads(2)
     small, mid = photo(128, 128), photo(1024, 768)
-    print(f"fp32, 2 threads, CPU. tiled runs use tile {args.tile}, overlap 16")
+    print(f"fp32, 2 threads, CPU. tiled runs use tile {args.tile}, overlap {DEFAULT_OVERLAP}")
     print(f"| generator | 128x128->512x512 median (s) | 1024x768 tiled: s | output MP/s | 4000x3000: s | peak RSS (MB) |")
     print("|---|---|---|---|---|---|")
     for label, spec in generators():

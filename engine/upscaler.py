@@ -18,8 +18,8 @@ from engine import imageio, tiling
 from engine.jobs import CancelToken, ProgressFn
 from engine.weights import load_model
 
-DEFAULT_TILE = 192
-DEFAULT_OVERLAP = 16
+DEFAULT_TILE = 256
+DEFAULT_OVERLAP = 32
 
 
 def default_device() -> str:
