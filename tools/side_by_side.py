@@ -1,4 +1,4 @@
-"""Upscale a crop of a photo 4x with bicubic and with a generator, and save both plus a side-by-side strip.
+"""Upscale a crop of a photo 4x with bicubic and with a generator; save the crop and a side-by-side strip.
 
 Usage: .venv/bin/python tools/side_by_side.py PHOTO --crop X,Y,W,H [--shrink N] [--model esrgan] [--precision fp32] -o DIR
 ``--shrink`` first downsizes the photo N times (bicubic), as a user would do with a web-sized copy.
@@ -40,9 +40,8 @@ def main() -> None:
     sr_img = Image.fromarray(imageio.to_uint8(sr))
 
     label = f"{args.model}_{args.precision}"
-    pics = {"input": crop, "bicubic": bicubic, label: sr_img}
-    for name, pic in pics.items():
-        imageio.write_image(out / f"{stem}_{name}.png", imageio.Picture(np.asarray(pic, np.float32) / 255, None, 8))
+    out.mkdir(parents=True, exist_ok=True)
+    crop.save(out / f"{stem}_input.png")
     strip = Image.new("RGB", (w * 8 + 8, h * 4 + 24), "white")
     strip.paste(bicubic, (0, 24))
     strip.paste(sr_img, (w * 4 + 8, 24))
