@@ -20,8 +20,7 @@ models: $(STAMP)
 	$(MPSR) models setup
 
 run: models
-	@sample=resources/samples/coffee.png; out=out/; \
-	$(MPSR) upscale $$sample -o $$out && echo "upscaled $$sample -> $$out$$(basename $$sample .png)_x4.png"
+	$(MPSR) gui
 
 test: models
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q

@@ -1,0 +1,768 @@
+"""The main window: queue on the left, A/B comparison in the centre, one worker for the engine."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import imaging, resources, tasks
+from app.compare_panel import INPUT, REFERENCE, ComparePanel, output_id
+from app.queue_panel import QueuePanel
+from app.session import ImageEntry, ResultKey, Session, Status, precision_label
+from app.settings import SAVE_FORMATS, AppSettings
+from app.widgets import NoticeBar, SaveDialog
+from app.worker import Job, JobRunner
+from engine.errors import MPSRError
+from engine.jobs import Progress
+
+BUILTIN_MODELS = (("ESRGAN", "esrgan"), ("SRGAN", "srgan"))
+BUILTIN_PRECISIONS = ("fp32", "int8", "mixed")
+_BROWSE_MODEL = "__browse_model__"
+_CUSTOM_PLAN = "__custom_plan__"
+_BROWSE_PLAN = "__browse_plan__"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: QSettings | None = None) -> None:
+        super().__init__()
+        self.store = store if store is not None else QSettings()
+        self.cfg = AppSettings.load(self.store)
+        self.session = Session()
+        self.engine = tasks.Engine()  # used only inside worker jobs
+        self.runner = JobRunner(self)
+        self._metrics_pending: set[tuple[int, bool, str]] = set()
+        self._run_counts: dict[Status, int] = {}
+        self._settings_dialog = None
+
+        self.setWindowTitle("MPSR")
+        self.setWindowIcon(resources.app_icon())
+        self.setAcceptDrops(True)
+        self._build_widgets()
+        self._build_actions()
+        self._connect_runner()
+        self._restore_geometry()
+        self._set_busy(False)
+        self.runner.submit("Starting the engine", tasks.warmup_job(), tag=("warmup",))
+
+    # ===================================================================== construction
+    def _build_widgets(self) -> None:
+        self.queue = QueuePanel()
+        self.queue.entrySelected.connect(self._show_entry)
+        self.queue.removeRequested.connect(self.remove_entries)
+        dock = QDockWidget("Queue", self)
+        dock.setObjectName("queueDock")
+        dock.setWidget(self.queue)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+
+        self.notice = NoticeBar()
+        self.compare = ComparePanel()
+        self.compare.pending = self._metrics_pending
+        self.compare.input_view = self.cfg.input_view
+        self.compare.sourcesChanged.connect(self._request_metrics_current)
+        self.compare.view.setAcceptDrops(False)
+        self.queue.setAcceptDrops(False)
+        centre = QWidget()
+        layout = QVBoxLayout(centre)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.compare, 1)
+        self.setCentralWidget(centre)
+
+        self.model_combo = QComboBox()
+        self.model_combo.setObjectName("modelCombo")
+        self.model_combo.setToolTip("Generator: the built-in ones, or a weights file you load")
+        self.precision_combo = QComboBox()
+        self.precision_combo.setObjectName("precisionCombo")
+        self.precision_combo.setToolTip("fp32, int8, mixed (16-bit head and tail, int8 body), a plan or an artifact")
+        self._fill_model_combo()
+        self._fill_precision_combo()
+        self.model_combo.activated.connect(self._model_activated)
+        self.precision_combo.activated.connect(self._precision_activated)
+
+        self.status_label = QLabel("Ready")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(260)
+        self.progress_bar.setTextVisible(True)
+        self.eta_label = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running job and everything queued (Esc)")
+        self.cancel_button.clicked.connect(self.cancel)
+        bar = self.statusBar()
+        bar.addWidget(self.status_label, 1)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.eta_label)
+        bar.addPermanentWidget(self.cancel_button)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            keys = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(k) for k in keys])
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.setCheckable(checkable)
+        (action.toggled if checkable else action.triggered).connect(slot)
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        return action
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        icon = self.style().standardIcon
+        SP = QStyle.StandardPixmap
+        self.open_action = self._action("&Open images\u2026", self.open_files_dialog, K.Open, "Add images to the queue")
+        self.open_folder_action = self._action("Open &folder\u2026", self.open_folder_dialog, "Ctrl+Shift+O")
+        self.paste_action = self._action("&Paste image", self.paste, K.Paste,
+                                         "Add an image or files from the clipboard")
+        self.save_action = self._action("&Save output as\u2026", self.save_dialog, K.Save, "Save the output shown as B")
+        quit_action = self._action("&Quit", self.close, K.Quit)
+        self.upscale_action = self._action("&Upscale", self.upscale, "Ctrl+Return", "Upscale every queued image")
+        self.open_action.setIcon(icon(SP.SP_DialogOpenButton))
+        self.save_action.setIcon(icon(SP.SP_DialogSaveButton))
+        self.upscale_action.setIcon(icon(SP.SP_MediaPlay))
+        self.cancel_action = self._action("&Cancel", self.cancel, "Esc")
+        self.clear_action = self._action("Clear &queue", self.clear_queue)
+        self.fit_action = self._action("&Fit", self.compare.view.zoom_fit, "Ctrl+0", "Fit the image in the view")
+        zooms = [self._action(f"{p}%", lambda _=False, p=p: self.compare.view.set_zoom(p / 100), f"Ctrl+{k}")
+                 for p, k in ((100, 1), (200, 2), (400, 4), (800, 8))]
+        self.zoom_in_action = self._action("Zoom &in", self.compare.view.zoom_in, [K.ZoomIn, "Ctrl+="])
+        self.zoom_out_action = self._action("Zoom &out", self.compare.view.zoom_out, K.ZoomOut)
+        self.flip_action = self._action("&Swap A and B", self.compare.flip, "Space")
+        self.diff_action = self._action("&Difference view", self._toggle_difference, "D", checkable=True)
+        self.bench_action = self._action(
+            "&Benchmark mode", self.set_benchmark, "Ctrl+B", checkable=True,
+            tip="Downscale each image x4 first and measure PSNR-Y/SSIM-Y against the original",
+        )
+        self.bench_action.setChecked(self.cfg.benchmark)
+        view_group = QActionGroup(self)
+        self.input_view_actions = {}
+        for mode, text in (("nearest", "Input as &nearest x4"), ("bicubic", "Input as &bicubic x4")):
+            act = QAction(text, view_group, checkable=True)
+            act.setChecked(self.cfg.input_view == mode)
+            act.triggered.connect(lambda _=False, m=mode: self.set_input_view(m))
+            self.input_view_actions[mode] = act
+        self.fetch_action = self._action("&Fetch metric models", self.fetch_metric_models,
+                                         tip="Download the Ma (NRQM) model that PI needs (online only)")
+        self.settings_action = self._action("&Settings\u2026", self.open_settings, [K.Preferences, "Ctrl+,"])
+        self.about_action = self._action("&About MPSR", self.show_about, K.HelpContents)
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addActions([self.open_action, self.open_folder_action, self.paste_action])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.save_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        run_menu = menu.addMenu("&Run")
+        run_menu.addActions([self.upscale_action, self.cancel_action, self.clear_action])
+        view_menu = menu.addMenu("&View")
+        view_menu.addActions([self.fit_action, *zooms, self.zoom_in_action, self.zoom_out_action])
+        view_menu.addSeparator()
+        view_menu.addActions([self.flip_action, self.diff_action, *self.input_view_actions.values()])
+        view_menu.addSeparator()
+        view_menu.addAction(self.bench_action)
+        tools_menu = menu.addMenu("&Tools")
+        tools_menu.addActions([self.fetch_action, self.settings_action])
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.about_action)
+
+        tools = QToolBar("Main")
+        tools.setObjectName("mainToolbar")
+        tools.setMovable(False)
+        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tools.addAction(self.open_action)
+        tools.addAction(self.save_action)
+        tools.addSeparator()
+        tools.addWidget(QLabel(" Generator "))
+        tools.addWidget(self.model_combo)
+        tools.addWidget(QLabel(" Precision "))
+        tools.addWidget(self.precision_combo)
+        tools.addAction(self.upscale_action)
+        tools.addSeparator()
+        tools.addAction(self.fit_action)
+        tools.addAction(zooms[0])
+        tools.addAction(self.zoom_in_action)
+        tools.addAction(self.zoom_out_action)
+        tools.addSeparator()
+        tools.addAction(self.bench_action)
+        self.addToolBar(tools)
+
+    def _connect_runner(self) -> None:
+        r = self.runner
+        r.started.connect(self._job_started)
+        r.progress.connect(self._job_progress)
+        r.finished.connect(self._job_finished)
+        r.failed.connect(self._job_failed)
+        r.cancelled.connect(self._job_cancelled)
+        r.idle.connect(self._jobs_idle)
+
+    def _restore_geometry(self) -> None:
+        geometry, state = self.store.value("geometry"), self.store.value("windowState")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 820)
+        if state is not None:
+            self.restoreState(state)
+
+    # ===================================================================== model and precision
+    def _fill_model_combo(self) -> None:
+        combo = self.model_combo
+        combo.clear()
+        for label, spec in BUILTIN_MODELS:
+            combo.addItem(label, spec)
+        for path in self.cfg.extra_models:
+            combo.addItem(Path(path).name, path)
+            combo.setItemData(combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        combo.insertSeparator(combo.count())
+        combo.addItem("Load model file\u2026", _BROWSE_MODEL)
+        combo.setCurrentIndex(max(0, combo.findData(self.cfg.model)))
+
+    def _fill_precision_combo(self) -> None:
+        combo = self.precision_combo
+        combo.clear()
+        for p in BUILTIN_PRECISIONS:
+            combo.addItem(p, p)
+        for spec in self.cfg.extra_precisions:
+            combo.addItem(precision_label(spec), spec)
+            combo.setItemData(combo.count() - 1, spec, Qt.ItemDataRole.ToolTipRole)
+        combo.insertSeparator(combo.count())
+        combo.addItem("Per-stage plan\u2026", _CUSTOM_PLAN)
+        combo.addItem("Plan or artifact file\u2026", _BROWSE_PLAN)
+        combo.setCurrentIndex(max(0, combo.findData(self.cfg.precision)))
+
+    def set_model(self, spec: str) -> None:
+        """Choose a generator: "esrgan", "srgan" or a weights file (remembered in the picker)."""
+        spec = str(spec)
+        if self.model_combo.findData(spec) < 0:
+            self.cfg.extra_models = [spec] + [m for m in self.cfg.extra_models if m != spec][:9]
+            self._fill_model_combo()
+        self.cfg.model = spec
+        self.model_combo.setCurrentIndex(self.model_combo.findData(spec))
+
+    def set_precision(self, spec: str) -> None:
+        """Choose a precision: "fp32", "int8", "mixed", a plan like "16,8,8,16", or a plan/artifact file."""
+        spec = str(spec)
+        if self.precision_combo.findData(spec) < 0:
+            self.cfg.extra_precisions = [spec] + [p for p in self.cfg.extra_precisions if p != spec][:9]
+            self._fill_precision_combo()
+        self.cfg.precision = spec
+        self.precision_combo.setCurrentIndex(self.precision_combo.findData(spec))
+
+    def _model_activated(self, index: int) -> None:
+        data = self.model_combo.itemData(index)
+        if data == _BROWSE_MODEL:
+            name, _ = QFileDialog.getOpenFileName(
+                self, "Load a generator", "", "Weights (*.safetensors *.pth *.pt);;All files (*)"
+            )
+            if name:
+                self.set_model(name)
+            else:
+                self.model_combo.setCurrentIndex(self.model_combo.findData(self.cfg.model))
+        else:
+            self.cfg.model = data
+
+    def _precision_activated(self, index: int) -> None:
+        data = self.precision_combo.itemData(index)
+        spec = None
+        if data == _CUSTOM_PLAN:
+            text, ok = QInputDialog.getText(
+                self, "Per-stage plan",
+                "Bits for feature extraction, body, upsampling, reconstruction (32, 16 or 8):", text="16,8,8,16",
+            )
+            spec = text.strip() if ok and text.strip() else None
+        elif data == _BROWSE_PLAN:
+            name, _ = QFileDialog.getOpenFileName(self, "Plan or quantized generator", "", "All files (*)")
+            spec = name or None
+        else:
+            self.cfg.precision = data
+            return
+        if spec:
+            self.set_precision(spec)
+        else:
+            self.precision_combo.setCurrentIndex(self.precision_combo.findData(self.cfg.precision))
+
+    def current_key(self) -> ResultKey:
+        return ResultKey(self.cfg.model, self.cfg.precision, self.cfg.benchmark)
+
+    def run_settings(self) -> tasks.RunSettings:
+        c = self.cfg
+        return tasks.RunSettings(device=c.device, threads=c.threads, tile=c.tile, overlap=c.overlap)
+
+    # ===================================================================== adding images
+    def add_paths(self, items) -> list[ImageEntry]:
+        """Queue files, folders and glob patterns; problems are reported, the rest is queued."""
+        from engine import imageio
+
+        added, errors = [], []
+        for item in items:
+            try:
+                paths = imageio.collect_inputs([item])
+            except MPSRError as err:
+                errors.append(str(err))
+                continue
+            self.cfg.add_recent(str(Path(item).resolve()))
+            for path in paths:
+                entry = self.session.add(path)
+                if entry is not None:
+                    self.queue.add_entry(entry)
+                    added.append(entry)
+        if added and self.queue.current_entry_id() is None:
+            self.queue.select_entry(added[0].id)
+        if errors:
+            self.notice.show_message("\n".join(errors), error=True)
+        if added:
+            self.status_label.setText(f"{len(added)} image(s) added; press Upscale (Ctrl+Enter)")
+        return added
+
+    def open_files_dialog(self) -> None:
+        from engine.imageio import SUPPORTED_EXTENSIONS
+
+        patterns = " ".join(f"*{e}" for e in sorted(SUPPORTED_EXTENSIONS))
+        names, _ = QFileDialog.getOpenFileNames(self, "Open images", self._last_dir(), f"Images ({patterns})")
+        if names:
+            self.add_paths(names)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self._last_dir())
+        if folder:
+            self.add_paths([folder])
+
+    def _last_dir(self) -> str:
+        if self.cfg.recent_files:
+            last = Path(self.cfg.recent_files[0])
+            return str(last if last.is_dir() else last.parent)
+        return QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.cfg.recent_files:
+            act = self.recent_menu.addAction(path)
+            act.triggered.connect(lambda _=False, p=path: self.add_paths([p]))
+        self.recent_menu.setEnabled(bool(self.cfg.recent_files))
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        self._add_mime(event.mimeData())
+        event.acceptProposedAction()
+
+    def paste(self) -> None:
+        if not self._add_mime(QGuiApplication.clipboard().mimeData()):
+            self.notice.show_message("The clipboard holds no image and no image files.", error=True)
+
+    def _add_mime(self, mime) -> bool:
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        if not files and mime.hasText():
+            files = [line.strip() for line in mime.text().splitlines() if line.strip() and Path(line.strip()).exists()]
+        if files:
+            self.add_paths(files)
+            return True
+        if mime.hasImage():
+            image = mime.imageData()
+            if image is not None and not image.isNull():
+                self.add_paths([self._save_pasted(image)])
+                return True
+        return False
+
+    def _save_pasted(self, image) -> Path:
+        """Keep a pasted image as a PNG, so it is an input file like any other."""
+        from engine.imageio import Picture, write_image
+
+        folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)) / "pasted"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / time.strftime("pasted-%Y%m%d-%H%M%S.png")
+        n = 1
+        while target.exists():
+            target = target.with_name(f"{target.stem.split('~')[0]}~{n}.png")
+            n += 1
+        rgb = imaging.qimage_to_array(image).astype("float32") / 255.0
+        return write_image(target, Picture(rgb=rgb, alpha=None, bits=8))
+
+    def remove_entries(self, ids: list[int]) -> None:
+        for job in self.runner.pending():
+            if job.tag and len(job.tag) > 1 and job.tag[1] in ids:
+                job.cancel.cancel()
+        for entry_id in ids:
+            self.session.remove(entry_id)
+            self.queue.remove_entry(entry_id)
+            self.compare.forget(entry_id)
+        current = self.queue.current_entry_id()
+        if current is not None:
+            self._show_entry(current)
+        else:
+            self.compare.show_entry(None, False, self.cfg.input_view)
+
+    def clear_queue(self) -> None:
+        self.remove_entries([e.id for e in self.session])
+
+    # ===================================================================== upscaling
+    def upscale(self) -> int:
+        """Queue a job per image that has no output for the chosen generator and precision yet."""
+        key = self.current_key()
+        queued = {j.tag[1] for j in self.runner.pending() if j.tag and j.tag[0] == "upscale" and j.tag[2] == key}
+        todo = [e for e in self.session if key not in e.outputs and e.id not in queued]
+        if not len(self.session):
+            self.notice.show_message("Add images first: drop them on the window, paste, or press Ctrl+O.", error=True)
+            return 0
+        if not todo:
+            self.status_label.setText("Every image already has this output; pick another generator or precision.")
+            return 0
+        self.notice.hide()
+        self._run_counts = {}
+        settings = self.run_settings()
+        for n, entry in enumerate(todo, 1):
+            entry.status, entry.message = Status.WAITING, ""
+            self.queue.update_entry(entry)
+            label = f"{entry.path.name} ({n}/{len(todo)})"
+            fn = tasks.upscale_job(self.engine, entry.path, key, settings, entry.inputs)
+            self.runner.submit(label, fn, tag=("upscale", entry.id, key))
+        self._set_busy(True)
+        return len(todo)
+
+    def cancel(self) -> None:
+        if self.runner.busy:
+            self.runner.cancel_all()
+            self.status_label.setText("Cancelling\u2026")
+
+    def _set_busy(self, busy: bool) -> None:
+        self.cancel_button.setEnabled(busy)
+        self.cancel_action.setEnabled(busy)
+        self.progress_bar.setVisible(busy)
+        self.eta_label.setVisible(busy)
+        if not busy:
+            self.progress_bar.reset()
+            self.eta_label.clear()
+
+    # --- job signals -------------------------------------------------------------------
+    def _job_started(self, job: Job) -> None:
+        self._set_busy(True)
+        self.status_label.setText(job.label)
+        if job.tag and job.tag[0] == "upscale":
+            entry = self.session.get(job.tag[1])
+            if entry is not None:
+                entry.status, entry.message = Status.RUNNING, ""
+                self.queue.update_entry(entry)
+
+    def _job_progress(self, job: Job, p: Progress) -> None:
+        if p.total > 0:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(1000 * p.fraction))
+        else:
+            self.progress_bar.setRange(0, 0)  # busy indicator: length unknown
+        self.status_label.setText(f"{job.label}: {p.message}" if p.message else job.label)
+        self.eta_label.setText(_eta(p.eta_s))
+
+    def _job_finished(self, job: Job, result) -> None:
+        kind = job.tag[0] if job.tag else None
+        if kind == "upscale":
+            self._upscaled(job.tag[1], result)
+        elif kind == "load":
+            self._loaded(job.tag[1], job.tag[2], result)
+        elif kind == "metrics":
+            self._metrics_done(job, result)
+        elif kind == "save":
+            self.notice.show_message(f"Saved {result}")
+        elif kind == "fetch":
+            self._fetched(result)
+
+    def _job_failed(self, job: Job, message: str) -> None:
+        kind = job.tag[0] if job.tag else None
+        if kind == "upscale":
+            self._set_entry_status(job.tag[1], Status.FAILED, message)
+        elif kind == "load" and (entry := self.session.get(job.tag[1])) is not None:
+            entry.status, entry.message = Status.FAILED, message
+            self.queue.update_entry(entry)
+            self.compare.view.placeholder = f"{entry.path.name} cannot be shown"
+            self.compare.view.viewport().update()
+        elif kind == "metrics":
+            self._metrics_failed(job, message)
+        self.notice.show_message(message, error=True)
+
+    def _job_cancelled(self, job: Job) -> None:
+        kind = job.tag[0] if job.tag else None
+        if kind == "upscale":
+            self._set_entry_status(job.tag[1], Status.CANCELLED, "")
+        elif kind == "metrics":
+            self._metrics_pending.difference_update(job.tag[3])
+            self.compare.refresh()
+
+    def _jobs_idle(self) -> None:
+        self._set_busy(False)
+        counts = self._run_counts
+        if counts:
+            parts = [f"{n} {s.value}" for s, n in counts.items() if n]
+            self.status_label.setText("Finished: " + ", ".join(parts))
+            self._run_counts = {}
+        else:
+            self.status_label.setText("Ready")
+
+    def _set_entry_status(self, entry_id: int, status: Status, message: str) -> None:
+        self._run_counts[status] = self._run_counts.get(status, 0) + 1
+        entry = self.session.get(entry_id)
+        if entry is not None:
+            entry.status, entry.message = status, message
+            self.queue.update_entry(entry)
+
+    def _upscaled(self, entry_id: int, result: tasks.Upscaled) -> None:
+        entry = self.session.get(entry_id)
+        if entry is None:
+            return  # removed while it ran
+        entry.inputs = result.inputs
+        out = result.output
+        entry.outputs[out.key] = out
+        self._set_entry_status(entry_id, Status.DONE, f"{out.label} in {out.seconds:.1f} s")
+        if self.queue.current_entry_id() == entry_id and self.cfg.benchmark == out.key.benchmark:
+            fp32 = ResultKey(out.key.model, "fp32", out.key.benchmark)
+            a = output_id(fp32) if out.key.precision != "fp32" and fp32 in entry.outputs else INPUT
+            self.compare.show_entry(entry, self.cfg.benchmark, self.cfg.input_view, a=a, b=output_id(out.key))
+        self.request_metrics(entry, out.key.benchmark)
+
+    # ===================================================================== showing
+    def _show_entry(self, entry_id: int) -> None:
+        entry = self.session.get(entry_id)
+        self.setWindowTitle(f"MPSR \u2014 {entry.path.name}" if entry else "MPSR")
+        self.compare.show_entry(entry, self.cfg.benchmark, self.cfg.input_view)
+        if entry is not None:
+            self._ensure_loaded(entry)
+            self.request_metrics(entry, self.cfg.benchmark)
+
+    def _ensure_loaded(self, entry: ImageEntry) -> None:
+        """Read the shown image in the worker so it can be looked at before it is upscaled."""
+        benchmark = self.cfg.benchmark
+        if entry.input_for(benchmark) is not None or entry.status is Status.FAILED:
+            return
+        if any(j.tag and j.tag[0] in ("load", "upscale") and j.tag[1] == entry.id for j in self.runner.pending()):
+            return
+        self.compare.view.placeholder = f"Reading {entry.path.name}\u2026"
+        self.compare.view.viewport().update()
+        self.runner.submit(f"Reading {entry.path.name}", tasks.load_job(entry.path, benchmark, entry.inputs),
+                           tag=("load", entry.id, benchmark))
+
+    def _loaded(self, entry_id: int, benchmark: bool, inputs) -> None:
+        entry = self.session.get(entry_id)
+        if entry is None:
+            return
+        if entry.input_for(benchmark) is None:
+            entry.inputs = inputs
+        self.queue.update_entry(entry)
+        if entry is self.current_entry():
+            self.compare.show_entry(entry, self.cfg.benchmark, self.cfg.input_view)
+            self.request_metrics(entry, self.cfg.benchmark)
+
+    def current_entry(self) -> ImageEntry | None:
+        entry_id = self.queue.current_entry_id()
+        return None if entry_id is None else self.session.get(entry_id)
+
+    def set_benchmark(self, on: bool) -> None:
+        self.cfg.benchmark = bool(on)
+        if self.bench_action.isChecked() != on:
+            self.bench_action.setChecked(on)
+        entry = self.current_entry()
+        if on:
+            self.status_label.setText("Benchmark mode: images are downscaled x4 and scored against the original")
+        self.compare.show_entry(entry, self.cfg.benchmark, self.cfg.input_view)
+        if entry is not None:
+            self._ensure_loaded(entry)
+            self.request_metrics(entry, self.cfg.benchmark)
+
+    def set_input_view(self, mode: str) -> None:
+        self.cfg.input_view = mode
+        self.input_view_actions[mode].setChecked(True)
+        self.compare.show_entry(self.current_entry(), self.cfg.benchmark, mode)
+        self._request_metrics_current()
+
+    def _toggle_difference(self, on: bool) -> None:
+        self.compare.set_mode("difference" if on else "split")
+
+    # ===================================================================== metrics
+    def _request_metrics_current(self) -> None:
+        entry = self.current_entry()
+        if entry is not None:
+            self.request_metrics(entry, self.cfg.benchmark)
+
+    def request_metrics(self, entry: ImageEntry, benchmark: bool) -> None:
+        """Score every source of ``entry`` that has no score yet, in the worker."""
+        if entry.input_for(benchmark) is None:
+            return
+        scores = entry.metrics[benchmark]
+        reference = entry.inputs.reference.rgb if benchmark else None
+        no_ref = ("NIQE", "PI") if self.cfg.compute_pi else ("NIQE",)
+        requests: list[tasks.MetricRequest] = []
+
+        def want(source: str, names: tuple[str, ...]) -> tuple[str, ...]:
+            have = scores.get(source, {})
+            busy = self._metrics_pending
+            return tuple(n for n in names if n not in have and (entry.id, benchmark, f"{source}/{n}") not in busy)
+
+        input_id = f"{INPUT}:{self.cfg.input_view}"
+        names = want(input_id, no_ref + (("PSNR-Y", "SSIM-Y") if benchmark else ()))
+        if names:
+            enlarged = imaging.enlarge(entry.input_for(benchmark).rgb, 4, self.cfg.input_view)
+            rgb = enlarged.astype("float32") / 255.0
+            requests.append(tasks.MetricRequest(input_id, rgb, reference=reference, want=names))
+        if benchmark and (names := want(REFERENCE, no_ref)):
+            requests.append(tasks.MetricRequest(REFERENCE, reference, want=names))
+        for out in entry.outputs_for(benchmark):
+            fp32 = entry.outputs.get(ResultKey(out.key.model, "fp32", benchmark))
+            fp32_rgb = fp32.picture.rgb if fp32 is not None and fp32 is not out else None
+            extra = (("PSNR-Y", "SSIM-Y") if benchmark else ()) + (("PSNR to fp32",) if fp32_rgb is not None else ())
+            names = want(output_id(out.key), no_ref + extra)
+            if names:
+                requests.append(tasks.MetricRequest(output_id(out.key), out.picture.rgb, fp32=fp32_rgb,
+                                                    reference=reference, want=names))
+        if not requests:
+            return
+        pending = {(entry.id, benchmark, f"{r.name}/{n}") for r in requests for n in r.want}
+        self._metrics_pending |= pending
+        self.compare.refresh()
+        self.runner.submit(f"Metrics for {entry.path.name}", tasks.metrics_job(requests, self.cfg.device),
+                           tag=("metrics", entry.id, benchmark, pending))
+
+    def _metrics_done(self, job: Job, result: dict) -> None:
+        _, entry_id, benchmark, pending = job.tag
+        self._metrics_pending.difference_update(pending)
+        entry = self.session.get(entry_id)
+        if entry is None:
+            return
+        for source, values in result.items():
+            entry.metrics[benchmark].setdefault(source, {}).update(values)
+        self.compare.refresh()
+
+    def _metrics_failed(self, job: Job, message: str) -> None:
+        _, entry_id, benchmark, pending = job.tag
+        self._metrics_pending.difference_update(pending)
+        entry = self.session.get(entry_id)
+        if entry is not None:
+            for item in pending:
+                source, name = item[2].rsplit("/", 1)
+                entry.metrics[benchmark].setdefault(source, {})[name] = tasks.Metric(None, message)
+        self.compare.refresh()
+
+    def fetch_metric_models(self) -> None:
+        self.status_label.setText("Fetching metric models\u2026")
+        self.runner.submit("Fetching metric models", tasks.fetch_metrics_job(), tag=("fetch",))
+        self._set_busy(True)
+
+    def _fetched(self, files: list) -> None:
+        if not files:
+            self.notice.show_message("All metric models are already installed.")
+            return
+        self.notice.show_message("Installed " + ", ".join(str(f) for f in files) + "; PI will be computed now.")
+        for entry in self.session:
+            for scores in entry.metrics.values():
+                for values in scores.values():
+                    if "PI" in values and values["PI"].value is None:
+                        del values["PI"]
+        self._request_metrics_current()
+
+    # ===================================================================== saving
+    def output_to_save(self):
+        """The output shown as B (else A, else the newest one) with its entry."""
+        entry = self.current_entry()
+        if entry is None:
+            return None, None
+        a, b = self.compare.current_ids()
+        for sid in (b, a):
+            out = self.compare.output_for(sid)
+            if out is not None:
+                return entry, out
+        outs = entry.outputs_for(self.cfg.benchmark) or list(entry.outputs.values())
+        return (entry, outs[-1]) if outs else (entry, None)
+
+    def default_save_path(self, entry: ImageEntry, out) -> Path:
+        from engine.imageio import default_output_path
+
+        tag = "_x4_" + "_".join(filter(None, [Path(out.key.model).stem, precision_label(out.key.precision)]))
+        out_dir = self.cfg.output_dir or None
+        if out_dir is None and entry.path.parent.name == "pasted":
+            out_dir = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+        ext = SAVE_FORMATS.get(self.cfg.save_format, ".png")
+        safe = "".join(c if c.isalnum() or c in "-_.," else "-" for c in tag)
+        return default_output_path(entry.path, out_dir, suffix=safe, ext=ext)
+
+    def save_dialog(self) -> None:
+        entry, out = self.output_to_save()
+        if out is None:
+            self.notice.show_message("Nothing to save yet: upscale an image first.", error=True)
+            return
+        dialog = SaveDialog(self.default_save_path(entry, out), self.cfg.save_format, self.cfg.quality, self)
+        if dialog.exec():
+            path, fmt, quality = dialog.chosen()
+            self.cfg.save_format, self.cfg.quality = fmt, quality
+            self.save_output(path, quality)
+
+    def save_output(self, path, quality: int | None = None) -> Job | None:
+        """Write the output shown as B to ``path`` in the worker; refuses to replace the input."""
+        entry, out = self.output_to_save()
+        if out is None:
+            self.notice.show_message("Nothing to save yet: upscale an image first.", error=True)
+            return None
+        job = self.runner.submit(f"Saving {Path(path).name}",
+                                 tasks.save_job(out.picture, Path(path), entry.path, quality or self.cfg.quality),
+                                 tag=("save", entry.id))
+        self._set_busy(True)
+        return job
+
+    # ===================================================================== dialogs
+    def open_settings(self):
+        from app.settings_dialog import SettingsDialog
+
+        if self._settings_dialog is None:
+            self._settings_dialog = SettingsDialog(self.cfg, self.runner, self)
+            self._settings_dialog.applied.connect(self._settings_applied)
+        self._settings_dialog.load(self.cfg)
+        self._settings_dialog.show()
+        self._settings_dialog.raise_()
+        return self._settings_dialog
+
+    def _settings_applied(self) -> None:
+        self.compare.show_entry(self.current_entry(), self.cfg.benchmark, self.cfg.input_view)
+        self.input_view_actions[self.cfg.input_view].setChecked(True)
+        self.cfg.save(self.store)
+
+    def show_about(self):
+        from app.about import AboutDialog
+
+        dialog = AboutDialog(self)
+        dialog.open()
+        return dialog
+
+    # ===================================================================== closing
+    def closeEvent(self, event) -> None:
+        self.store.setValue("geometry", self.saveGeometry())
+        self.store.setValue("windowState", self.saveState())
+        self.cfg.save(self.store)
+        self.runner.shutdown()
+        super().closeEvent(event)
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"ETA {seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"ETA {seconds // 60} min {seconds % 60:02d} s"
+    return f"ETA {seconds} s"
