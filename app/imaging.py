@@ -9,6 +9,8 @@ import numpy as np
 from PIL import Image
 from PySide6.QtGui import QImage
 
+from engine import imageio
+
 # Stops of a perceptually ordered dark-to-bright map (close to matplotlib's "inferno"), so small
 # differences stay visible and large ones stand out; black means "identical".
 _STOPS = np.array(
@@ -31,9 +33,7 @@ _LUT = np.stack(
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     """float [0,1] (or uint8) HxWx3 -> contiguous uint8 HxWx3, rounded."""
-    if rgb.dtype == np.uint8:
-        return np.ascontiguousarray(rgb)
-    return np.ascontiguousarray((np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    return np.ascontiguousarray(rgb) if rgb.dtype == np.uint8 else imageio.to_uint8(rgb)
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
