@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
         from engine.metrics import fetch_metric_models
 
         with progress_bar("metric models") as bar:
-            for line in fetch_metric_models(progress=bar):
-                print(line)
+            fetched = fetch_metric_models(progress=bar)
+        for path in fetched:
+            print(f"downloaded {path}")
+        if not fetched:
+            print("metric models already present")
     return 0
