@@ -1,0 +1,123 @@
+"""Quantized generators vs fp32 on this CPU: size on disk and latency, 128x128 -> 512x512, 2 threads.
+
+Run: .venv/bin/python bench/bench_quant.py [--repeat N] [--threads 2] [--cpu-time]   (or `make bench`)
+
+Rows: both generators x {PyTorch fp32, int8, mixed (16,8,8,16)} plus onnxruntime fp32, the baseline a
+user would otherwise pick. Speed-ups are against PyTorch fp32 measured in the same run. Quantized
+models are the PTQ artifacts the app uses (calibrated on the bundled samples once, then cached), so
+their size is the artifact file's size. SRGAN weights are not trained yet: an untrained SRResNet-16 is
+used for timing and size only, and labelled so.
+
+On a machine shared with other jobs, wall-clock medians on 2 threads swing by 2-5x (each OpenMP parallel
+region waits for a descheduled peer). ``--threads 1 --cpu-time`` with ``OMP_WAIT_POLICY=passive``
+measures process CPU time instead, which other jobs barely disturb: use it to compare variants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import photo, set_threads
+
+from engine import archs
+from engine.errors import ModelError
+from engine.quant import load_precision
+from engine.weights import load_model, save_model
+
+PRECISIONS = ("int8", "mixed")
+
+
+def generators(tmp: Path):
+    """(label, float model, ModelInfo) for ESRGAN and SRGAN (an untrained SRResNet-16 when not trained)."""
+    out = [("ESRGAN (RealESRGAN_x4plus)", *load_model("esrgan"))]
+    try:
+        out.append(("SRGAN", *load_model("srgan")))
+    except ModelError:
+        torch.manual_seed(0)  # fixed weights: the PTQ cache then holds across runs
+        path = save_model(archs.build("srresnet").eval(), tmp / "srresnet16-untrained.safetensors",
+                          {"name": "srresnet16-untrained", "display_name": "SRResNet-16 (untrained)"})
+        out.append(("SRGAN = SRResNet-16, untrained weights (timing/size only)", *load_model(path)))
+    return out
+
+
+def onnx_session(model: torch.nn.Module, tmp: Path, threads: int):
+    import onnxruntime as ort
+
+    path = tmp / f"{model.arch_name}.onnx"
+    x = torch.rand(1, 3, 64, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice (no onnxscript here)
+        torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False,
+                          dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "H", 3: "W"}}, opset_version=17)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]), path.stat().st_size
+
+
+def median_seconds(fn, repeat: int, cpu_time: bool) -> float:
+    clock = time.process_time if cpu_time else time.perf_counter
+    fn()  # warm-up: oneDNN builds its kernels on the first call
+    times = []
+    for _ in range(repeat):
+        t = clock()
+        fn()
+        times.append(clock() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cpu-time", action="store_true", help="time with process CPU time, not wall clock")
+    args = ap.parse_args()
+    set_threads(args.threads)
+    lr = photo(128, 128)
+    x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1)))[None]
+    clock = "process CPU time" if args.cpu_time else "wall clock"
+    print(f"128x128 -> 512x512, {args.threads} threads, {clock}, median of {args.repeat} runs after 1 warm-up; "
+          f"torch {torch.__version__}, quantized engine onednn")
+    print("| generator | runtime | precision | size (MB) | % of fp32 size | latency (s) | speed-up vs torch fp32 |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        for label, model, info in generators(tmp):
+            fp32_mb = info.size_bytes / 1e6
+
+            def row(runtime: str, precision: str, size_mb: float, seconds: float, base: float) -> None:
+                print(f"| {label} | {runtime} | {precision} | {size_mb:.2f} | {100 * size_mb / fp32_mb:.1f}% | "
+                      f"{seconds:.3f} | {base / seconds:.2f}x |", flush=True)
+
+            with torch.inference_mode():
+                base = median_seconds(lambda: model(x), args.repeat, args.cpu_time)
+                row("PyTorch", "fp32", fp32_mb, base, base)
+                # The same fp32 model in oneDNN's preferred NHWC layout: a stronger baseline than the
+                # app's NCHW path, shown so the int8 speed-ups are not read against a weak one.
+                cl_model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+                x_cl = x.contiguous(memory_format=torch.channels_last)
+                row("PyTorch, channels_last", "fp32", fp32_mb,
+                    median_seconds(lambda: cl_model(x_cl), args.repeat, args.cpu_time), base)
+                del cl_model
+                sess, onnx_bytes = onnx_session(model, tmp, args.threads)
+                xn = x.numpy()
+                row("onnxruntime", "fp32", onnx_bytes / 1e6, median_seconds(lambda: sess.run(None, {"x": xn}),
+                                                                            args.repeat, args.cpu_time), base)
+                for precision in PRECISIONS:
+                    t = time.perf_counter()
+                    qmodel, size = load_precision(model, info, precision)
+                    setup = time.perf_counter() - t
+                    seconds = median_seconds(lambda: qmodel(x), args.repeat, args.cpu_time)
+                    row(f"PyTorch {precision} (load/calibrate {setup:.0f} s)", precision, size / 1e6, seconds, base)
+
+
+if __name__ == "__main__":
+    main()

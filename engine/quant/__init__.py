@@ -1,0 +1,62 @@
+"""Quantization: per-stage precision plans, PTQ and QAT, integer kernels, saved quantized generators.
+
+Typical use::
+
+    from engine.quant import load_precision, quantize, save_artifact
+    qmodel = quantize(model, "mixed")                      # PTQ on the bundled samples
+    save_artifact(qmodel, "esrgan-mixed.safetensors", card)
+    module, size = load_precision("esrgan", None, "int8")  # cached PTQ artifact, made on first use
+
+QAT (driven by the training loop)::
+
+    qat = prepare_qat(model, "16,8,8,16")   # train mode, fake quant; train it like the float model
+    freeze_observers(qat)                   # optional last phase
+    qmodel = convert_qat(qat)
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .api import cached_artifact_path, load_precision, quantize
+from .artifact import ArtifactInfo, load_artifact, read_info, save_artifact
+from .backend import freeze_observers
+from .calib import CalibrationSpec, calibration_images
+from .graph import QuantizedGenerator, fold_batchnorm, override_targets
+from .plan import PRESETS, Plan, Precision, parse_plan
+from . import backend
+
+
+def prepare_qat(model: nn.Module, plan: Plan | str) -> QuantizedGenerator:
+    """A trainable fake-quant copy of ``model`` for ``plan`` (16-bit fake quant in int16 stages)."""
+    return backend.prepare_qat(model, parse_plan(plan))
+
+
+def convert_qat(qat_model: QuantizedGenerator, plan: Plan | str | None = None) -> QuantizedGenerator:
+    """The integer form of a QAT-trained generator (``qat_model`` itself stays trainable)."""
+    if plan is not None and parse_plan(plan) != qat_model.plan:
+        raise ValueError(f"the QAT model was prepared for plan {qat_model.plan}, not {parse_plan(plan)}")
+    return backend.convert(qat_model)
+
+
+__all__ = [
+    "PRESETS",
+    "ArtifactInfo",
+    "CalibrationSpec",
+    "Plan",
+    "Precision",
+    "QuantizedGenerator",
+    "cached_artifact_path",
+    "calibration_images",
+    "convert_qat",
+    "fold_batchnorm",
+    "freeze_observers",
+    "load_artifact",
+    "load_precision",
+    "override_targets",
+    "parse_plan",
+    "prepare_qat",
+    "quantize",
+    "read_info",
+    "save_artifact",
+]

@@ -1,0 +1,130 @@
+"""The calls the rest of the app uses: quantize a generator, or get a runnable one at some precision.
+
+:func:`load_precision` is what the upscaler calls. For a plan (preset, ``16,8,8,16`` or plan file) it
+calibrates once, saves the artifact in the model cache, and loads it from there next time, so the
+app pays the calibration (about a minute for the full ESRGAN) only on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from torch import nn
+
+from engine import __version__
+from engine.errors import MPSRError, ModelError, PlanError
+from engine.jobs import CancelToken, ProgressFn
+from engine.weights import ModelInfo, load_model, model_dir, sha256_file
+
+from . import backend
+from .artifact import SUFFIX, load_artifact, save_artifact
+from .calib import CalibrationSpec, calibration_images
+from .graph import QuantizedGenerator
+from .plan import Plan, parse_plan
+
+METHODS = ("ptq",)
+
+
+def quantize(
+    model: nn.Module,
+    plan: Plan | str,
+    *,
+    method: str = "ptq",
+    calib: Sequence[np.ndarray] | CalibrationSpec | None = None,
+    observer: str = backend.DEFAULT_OBSERVER,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> QuantizedGenerator:
+    """Post-training static quantization of ``model`` under ``plan``; returns the converted generator.
+
+    ``calib``: HxWx3 float32 LR images in [0,1], or a :class:`CalibrationSpec` (default: the bundled
+    samples). QAT is not a one-call job: use :func:`backend.prepare_qat` in a training loop, then
+    :func:`backend.convert`.
+    """
+    plan = parse_plan(plan)
+    if method not in METHODS:
+        raise MPSRError(f"unknown quantization method {method!r}; this call supports {', '.join(METHODS)} "
+                        "(QAT runs inside training: prepare_qat, train, convert)")
+    if plan.is_float:
+        raise PlanError(f"plan {plan} quantizes nothing: use the fp32 model as it is")
+    images = calib if isinstance(calib, Sequence) else calibration_images(calib, cancel=cancel)
+    observed = backend.prepare_ptq(model, plan, observer=observer)
+    backend.calibrate(observed, images, progress, cancel)
+    return backend.convert(observed, inplace=True)
+
+
+def _model_key(info: ModelInfo) -> str:
+    """Names the source weights in cache file names: the model name plus a digest of its file."""
+    digest = (info.card or {}).get("sha256")
+    if not digest and info.path is not None:
+        digest = sha256_file(info.path)
+    if not digest:
+        raise ModelError(f"cannot cache a quantized {info.name}: its weights have no file")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", info.name)
+    return f"{safe}-{digest[:12]}"
+
+
+def cached_artifact_path(info: ModelInfo, plan: Plan, spec: CalibrationSpec | None = None) -> Path:
+    """Where the PTQ artifact of ``info``'s weights under ``plan`` is cached."""
+    spec = spec or CalibrationSpec()
+    recipe = f"{plan}|{spec.key}|{backend.NAME}|{backend.DEFAULT_OBSERVER}|{__version__}"
+    recipe = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+    label = plan.name if plan.name.isalnum() else "plan"
+    return model_dir() / "quantized" / f"{_model_key(info)}-{label}-{recipe}{SUFFIX}"
+
+
+def _is_artifact_spec(precision: str | Path) -> bool:
+    return str(precision).lower().endswith(SUFFIX) or Path(precision).is_file() and not str(precision).endswith(".json")
+
+
+def load_precision(
+    model: nn.Module | str | Path,
+    info: ModelInfo | None,
+    precision: str | Path,
+    *,
+    calib: CalibrationSpec | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[nn.Module, int]:
+    """A runnable generator for ``precision`` and its size on disk in bytes.
+
+    ``model``/``info``: a loaded float generator and its :class:`ModelInfo`, or a model spec
+    ("esrgan", "srgan", a weights file) with ``info=None``. ``precision``: "fp32", a plan
+    ("int8", "mixed", "16,8,8,16", a plan .json) or a quantized artifact file.
+    """
+    if isinstance(model, (str, Path)):
+        model, info = load_model(model)
+    if info is None:
+        raise ValueError("load_precision needs the ModelInfo of a loaded model")
+    if _is_artifact_spec(precision):
+        qmodel, ainfo = load_artifact(precision)
+        if (ainfo.arch, ainfo.config) != (info.arch, dict(info.config)):
+            raise ModelError(
+                f"this quantized model is a {ainfo.arch} {ainfo.config}, not the chosen {info.display_name} "
+                f"({info.arch} {info.config})", ainfo.path)
+        return qmodel, ainfo.size_bytes
+    plan = parse_plan(precision)
+    if plan.is_float:
+        return model, info.size_bytes
+    path = cached_artifact_path(info, plan, calib)
+    if path.is_file():
+        try:
+            qmodel, ainfo = load_artifact(path)
+            return qmodel, ainfo.size_bytes
+        except ModelError:
+            pass  # a damaged cache entry: calibrate again and replace it
+    qmodel = quantize(model, plan, calib=calib, progress=progress, cancel=cancel)
+    card = {
+        "name": f"{info.name}-{plan.name}",
+        "display_name": f"{info.display_name} ({plan.name})",
+        "source_model": info.name,
+        "method": "ptq",
+        "observer": backend.DEFAULT_OBSERVER,
+        "calibration": (calib or CalibrationSpec()).to_json(),
+    }
+    save_artifact(qmodel, path, card)
+    return qmodel, path.stat().st_size
