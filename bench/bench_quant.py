@@ -8,14 +8,18 @@ models are the PTQ artifacts the app uses (calibrated on the bundled samples onc
 their size is the artifact file's size. SRGAN weights are not trained yet: an untrained SRResNet-16 is
 used for timing and size only, and labelled so.
 
-On a machine shared with other jobs, wall-clock medians on 2 threads swing by 2-5x (each OpenMP parallel
-region waits for a descheduled peer). ``--threads 1 --cpu-time`` with ``OMP_WAIT_POLICY=passive``
-measures process CPU time instead, which other jobs barely disturb: use it to compare variants.
+OMP_WAIT_POLICY defaults to PASSIVE here: with the default (spinning) policy, any other busy process
+made the 2-thread int8 runs 3-8x slower and erratic (2.8-7.3 s instead of 0.90 s, measured).
+``--threads 1 --cpu-time`` measures process CPU time instead, which other jobs barely disturb.
 """
 
 from __future__ import annotations
 
-import argparse
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP; see the docstring
+
+import argparse  # noqa: E402
 import copy
 import statistics
 import tempfile

@@ -118,9 +118,15 @@ def test_read_info_reads_only_metadata(artifact):
 def test_load_precision_caches_ptq(tmp_path, tiny_file, monkeypatch):
     monkeypatch.setenv("MPSR_MODEL_DIR", str(tmp_path / "cache"))
     model, info = load_model(tiny_file)
-    module, size = load_precision(model, info, "int8")
     cached = api.cached_artifact_path(info, api.parse_plan("int8"))
+    older = cached.with_name(cached.name[:-len("0123456789ab.safetensors")] + "0123456789ab.safetensors")
+    other_plan = api.cached_artifact_path(info, api.parse_plan("mixed"))
+    for stale in (older, other_plan):
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.write_bytes(b"an artifact from an older recipe")
+    module, size = load_precision(model, info, "int8")
     assert cached.is_file() and size == cached.stat().st_size
+    assert not older.exists() and other_plan.exists()  # same plan, older recipe: replaced; other plans kept
 
     def no_calibration(*args, **kwargs):
         raise AssertionError("the cached artifact should have been used")
@@ -155,3 +161,14 @@ def test_cli_quantize_and_errors(tmp_path, tiny_file, capsys):
                  "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "expected a preset" in err and "no such file or folder" in err
+
+
+def test_damaged_cache_entry_is_rebuilt(tmp_path, tiny_file, monkeypatch):
+    monkeypatch.setenv("MPSR_MODEL_DIR", str(tmp_path / "cache"))
+    model, info = load_model(tiny_file)
+    cached = api.cached_artifact_path(info, api.parse_plan("int8"))
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"\x00" * 64)
+    module, size = load_precision(model, info, "int8")
+    assert size == cached.stat().st_size > 64
+    assert load_artifact(cached)[1].plan == api.parse_plan("int8")

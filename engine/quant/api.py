@@ -7,6 +7,7 @@ app pays the calibration (about a minute for the full ESRGAN) only on first use.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import re
 from pathlib import Path
@@ -73,8 +74,20 @@ def cached_artifact_path(info: ModelInfo, plan: Plan, spec: CalibrationSpec | No
     spec = spec or CalibrationSpec()
     recipe = f"{plan}|{spec.key}|{backend.NAME}|{backend.DEFAULT_OBSERVER}|{__version__}"
     recipe = hashlib.sha256(recipe.encode()).hexdigest()[:12]
-    label = plan.name if plan.name.isalnum() else "plan"
-    return model_dir() / "quantized" / f"{_model_key(info)}-{label}-{recipe}{SUFFIX}"
+    return model_dir() / "quantized" / f"{_model_key(info)}-{_plan_label(plan)}-{recipe}{SUFFIX}"
+
+
+def _plan_label(plan: Plan) -> str:
+    label = re.sub(r"[^A-Za-z0-9_.]+", "_", plan.name)
+    return label if len(label) <= 48 else hashlib.sha256(label.encode()).hexdigest()[:16]
+
+
+def _remove_older_recipes(path: Path) -> None:
+    """Drop cached artifacts of the same model and plan made with an older recipe (calibration, version)."""
+    stem = path.name[: -len(SUFFIX)].rsplit("-", 1)[0]
+    for old in path.parent.glob(f"{glob.escape(stem)}-*{SUFFIX}"):
+        if old != path and len(old.name) == len(path.name):
+            old.unlink(missing_ok=True)
 
 
 def _is_artifact_spec(precision: str | Path) -> bool:
@@ -127,4 +140,5 @@ def load_precision(
         "calibration": (calib or CalibrationSpec()).to_json(),
     }
     save_artifact(qmodel, path, card)
+    _remove_older_recipes(path)
     return qmodel, path.stat().st_size
