@@ -19,12 +19,13 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP; see the docstring
 
-import argparse  # noqa: E402
+import argparse
 import copy
 import statistics
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -92,35 +93,36 @@ def main() -> None:
           f"torch {torch.__version__}, quantized engine onednn")
     print("| generator | runtime | precision | size (MB) | % of fp32 size | latency (s) | speed-up vs torch fp32 |")
     print("|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        for label, model, info in generators(tmp):
-            fp32_mb = info.size_bytes / 1e6
+    with tempfile.TemporaryDirectory() as tmp_dir, torch.inference_mode():
+        for label, model, info in generators(Path(tmp_dir)):
+            bench_generator(label, model, info, x, Path(tmp_dir), args)
 
-            def row(runtime: str, precision: str, size_mb: float, seconds: float, base: float) -> None:
-                print(f"| {label} | {runtime} | {precision} | {size_mb:.2f} | {100 * size_mb / fp32_mb:.1f}% | "
-                      f"{seconds:.3f} | {base / seconds:.2f}x |", flush=True)
 
-            with torch.inference_mode():
-                base = median_seconds(lambda: model(x), args.repeat, args.cpu_time)
-                row("PyTorch", "fp32", fp32_mb, base, base)
-                # The same fp32 model in oneDNN's preferred NHWC layout: a stronger baseline than the
-                # app's NCHW path, shown so the int8 speed-ups are not read against a weak one.
-                cl_model = copy.deepcopy(model).to(memory_format=torch.channels_last)
-                x_cl = x.contiguous(memory_format=torch.channels_last)
-                row("PyTorch, channels_last", "fp32", fp32_mb,
-                    median_seconds(lambda: cl_model(x_cl), args.repeat, args.cpu_time), base)
-                del cl_model
-                sess, onnx_bytes = onnx_session(model, tmp, args.threads)
-                xn = x.numpy()
-                row("onnxruntime", "fp32", onnx_bytes / 1e6, median_seconds(lambda: sess.run(None, {"x": xn}),
-                                                                            args.repeat, args.cpu_time), base)
-                for precision in PRECISIONS:
-                    t = time.perf_counter()
-                    qmodel, size = load_precision(model, info, precision)
-                    setup = time.perf_counter() - t
-                    seconds = median_seconds(lambda: qmodel(x), args.repeat, args.cpu_time)
-                    row(f"PyTorch {precision} (load/calibrate {setup:.0f} s)", precision, size / 1e6, seconds, base)
+def bench_generator(label: str, model: torch.nn.Module, info, x: torch.Tensor, tmp: Path, args) -> None:
+    fp32_mb = info.size_bytes / 1e6
+
+    def row(runtime: str, precision: str, size_mb: float, seconds: float) -> None:
+        print(f"| {label} | {runtime} | {precision} | {size_mb:.2f} | {100 * size_mb / fp32_mb:.1f}% | "
+              f"{seconds:.3f} | {base / seconds:.2f}x |", flush=True)
+
+    def timed(fn) -> float:
+        return median_seconds(fn, args.repeat, args.cpu_time)
+
+    base = timed(lambda: model(x))
+    row("PyTorch", "fp32", fp32_mb, base)
+    # The same fp32 model in oneDNN's preferred NHWC layout: a stronger baseline than the app's NCHW
+    # path, shown so the int8 speed-ups are not read against a weak one.
+    cl_model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    row("PyTorch, channels_last", "fp32", fp32_mb, timed(lambda: cl_model(x_cl)))
+    sess, onnx_bytes = onnx_session(model, tmp, args.threads)
+    xn = x.numpy()
+    row("onnxruntime", "fp32", onnx_bytes / 1e6, timed(lambda: sess.run(None, {"x": xn})))
+    for precision in PRECISIONS:
+        t = time.perf_counter()
+        qmodel, size = load_precision(model, info, precision)
+        setup = time.perf_counter() - t
+        row(f"PyTorch {precision} (load/calibrate {setup:.0f} s)", precision, size / 1e6, timed(partial(qmodel, x)))
 
 
 if __name__ == "__main__":

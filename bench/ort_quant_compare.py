@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -98,15 +99,15 @@ def main() -> None:
             plan = PRESETS[name]
             qmodel = quantize(model, plan, calib=images)
             with torch.inference_mode():
-                t = median_seconds(lambda: qmodel(x), args.repeat, args.cpu_time)
+                t = median_seconds(partial(qmodel, x), args.repeat, args.cpu_time)
                 out = evaluate.to_8bit(qmodel(x)[0].clamp(0, 1).permute(1, 2, 0).numpy())
             print(f"| {name} | torch.ao eager, oneDNN | {t:.3f} | {psnr_y(out, ref):.2f} | - |", flush=True)
             qpath = Path(tmp_dir) / f"{name}.onnx"
             _ort_quantize(fp32, qpath, images, plan)
             sess = ort.InferenceSession(str(qpath), opts, providers=["CPUExecutionProvider"])
-            xn = x.numpy()
-            t = median_seconds(lambda: sess.run(None, {"x": xn}), args.repeat, args.cpu_time)
-            y = sess.run(None, {"x": xn})[0][0]
+            feed = {"x": x.numpy()}
+            t = median_seconds(partial(sess.run, None, feed), args.repeat, args.cpu_time)
+            y = sess.run(None, feed)[0][0]
             out = evaluate.to_8bit(np.clip(y, 0, 1).transpose(1, 2, 0))
             print(f"| {name} | onnxruntime QDQ | {t:.3f} | {psnr_y(out, ref):.2f} | {qpath.stat().st_size / 1e6:.1f} |",
                   flush=True)

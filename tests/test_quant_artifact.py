@@ -9,12 +9,11 @@ import pytest
 import safetensors
 import safetensors.torch
 import torch
+from test_quant_util import one_thread, photo, to_tensor  # noqa: F401  (one_thread: autouse fixture)
 
 from engine.errors import ModelError
 from engine.quant import api, load_artifact, load_precision, quantize, read_info, save_artifact
 from engine.weights import load_model, save_model
-
-from test_quant_util import one_thread, photo, to_tensor  # noqa: F401  (autouse fixture)
 
 CALIB = [photo(32, 32, 100, 100), photo(32, 32, 300, 200)]
 
@@ -37,7 +36,7 @@ def test_round_trip_is_bit_identical(arch, plan, request, tmp_path):
     assert info.card["note"] == "round trip" and info.card["plan"] == str(q.plan)
     assert info.size_bytes == path.stat().st_size
     with safetensors.safe_open(str(path), framework="pt") as f:
-        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
     assert "I8" in dtypes  # int8 weights are stored as integers, not floats
 
 
@@ -144,7 +143,7 @@ def test_load_precision_refuses_artifact_of_another_model(tmp_path, tiny_file, a
     model, info = load_model(tiny_file)  # an SRResNet; the artifact is an RRDBNet
     with pytest.raises(ModelError, match="not the chosen"):
         load_precision(model, info, str(artifact))
-    module, size = load_precision(*load_model(tiny_file), "fp32")
+    _, size = load_precision(*load_model(tiny_file), "fp32")
     assert size == info.size_bytes
 
 
@@ -154,7 +153,7 @@ def test_cli_quantize_and_errors(tmp_path, tiny_file, capsys):
     out = tmp_path / "tiny-mixed.safetensors"
     assert main(["quantize", "--model", str(tiny_file), "--plan", "16,8,8,16", "-o", str(out)]) == 0
     assert "16,8,8,16" in capsys.readouterr().out
-    qmodel, info = load_artifact(out)
+    _, info = load_artifact(out)
     assert info.card["source_model"] == "tiny-srgan" and info.card["method"] == "ptq"
     assert main(["quantize", "--model", str(tiny_file), "--plan", "8,8", "-o", str(out)]) == 1
     assert main(["quantize", "--model", str(tiny_file), "--plan", "int8", "--calib", str(tmp_path / "none"),
@@ -169,6 +168,6 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path, tiny_file, monkeypatch):
     cached = api.cached_artifact_path(info, api.parse_plan("int8"))
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"\x00" * 64)
-    module, size = load_precision(model, info, "int8")
+    _, size = load_precision(model, info, "int8")
     assert size == cached.stat().st_size > 64
     assert load_artifact(cached)[1].plan == api.parse_plan("int8")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_quant_util import one_thread, photo, psnr, to_tensor  # noqa: F401  (one_thread: autouse fixture)
 from torch import nn
 
 from engine import archs
-from engine.jobs import CancelToken, Cancelled
+from engine.jobs import Cancelled, CancelToken
 from engine.quant import (
     PRESETS,
+    backend,
     convert_qat,
     fold_batchnorm,
     freeze_observers,
@@ -19,11 +21,8 @@ from engine.quant import (
     prepare_qat,
     quantize,
 )
-from engine.quant import backend
 from engine.quant.calib import SAMPLES_DIR, CalibrationSpec, calibration_images
 from engine.quant.modules import FakeQuant16, Int16Conv2d, PReLU8
-
-from test_quant_util import one_thread, photo, psnr, to_tensor  # noqa: F401  (autouse fixture)
 
 # Each of the 9 (from, to) precision pairs appears at some stage boundary of these plans.
 TRANSITION_PLANS = ["8,16,32,8", "16,8,32,16", "32,16,8,8", "16,16,8,32"]
@@ -115,7 +114,8 @@ def test_prelu_quantized_matches_float():
         ref = prelu(feat)
     scale_in = float(feat.abs().max()) / 127.5
     q_in = torch.quantize_per_tensor(feat, scale_in, 128, torch.quint8)
-    out_scale, out_zp = float(ref.max() - ref.min()) / 255, int(round(-float(ref.min()) / (float(ref.max() - ref.min()) / 255)))
+    out_scale = float(ref.max() - ref.min()) / 255
+    out_zp = round(-float(ref.min()) / out_scale)
 
     ours = PReLU8(out_scale, out_zp, 8)
     ours.set_weight(torch.quantize_per_tensor(prelu.weight.detach(), 1 / 127, 127, torch.quint8))

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from torch import nn
 
+from . import backend
 from .api import cached_artifact_path, load_precision, quantize
 from .artifact import ArtifactInfo, load_artifact, read_info, save_artifact
 from .backend import freeze_observers
 from .calib import CalibrationSpec, calibration_images
 from .graph import QuantizedGenerator, fold_batchnorm, override_targets
 from .plan import PRESETS, Plan, Precision, parse_plan
-from . import backend
 
 
 def prepare_qat(model: nn.Module, plan: Plan | str) -> QuantizedGenerator:

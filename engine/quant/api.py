@@ -10,14 +10,14 @@ from __future__ import annotations
 import glob
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from torch import nn
 
 from engine import __version__
-from engine.errors import MPSRError, ModelError, PlanError
+from engine.errors import ModelError, MPSRError, PlanError
 from engine.jobs import CancelToken, ProgressFn
 from engine.weights import ModelInfo, load_model, model_dir, sha256_file
 
@@ -91,7 +91,8 @@ def _remove_older_recipes(path: Path) -> None:
 
 
 def _is_artifact_spec(precision: str | Path) -> bool:
-    return str(precision).lower().endswith(SUFFIX) or Path(precision).is_file() and not str(precision).endswith(".json")
+    text = str(precision).lower()
+    return text.endswith(SUFFIX) or (Path(precision).is_file() and not text.endswith(".json"))
 
 
 def load_precision(

@@ -1,4 +1,4 @@
-"""The quantization backend: torch.ao eager mode with oneDNN kernels, behind five calls.
+"""The quantization backend: torch.ao eager mode with oneDNN kernels, behind a few calls.
 
     prepare_ptq(model, plan)   -> observed QuantizedGenerator (run calibrate on it)
     calibrate(observed, batches, progress, cancel)
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Iterable
 from functools import partial
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -40,8 +40,10 @@ from .plan import Plan, Precision
 NAME = "torch.ao-eager-onednn"
 ENGINE = "onednn"
 
-_16BIT = dict(dtype=torch.qint32, quant_min=INT16_MIN, quant_max=INT16_MAX, qscheme=torch.per_tensor_symmetric)
-_16BIT_WEIGHT = dict(dtype=torch.qint32, quant_min=-INT16_MAX, quant_max=INT16_MAX, qscheme=torch.per_channel_symmetric)
+_16BIT = {"dtype": torch.qint32, "quant_min": INT16_MIN, "quant_max": INT16_MAX, "qscheme": torch.per_tensor_symmetric}
+_16BIT_WEIGHT = {
+    "dtype": torch.qint32, "quant_min": -INT16_MAX, "quant_max": INT16_MAX, "qscheme": torch.per_channel_symmetric,
+}
 
 # MinMax is the default: on Set5 it kept int8/mixed ESRGAN closer to fp32 than HistogramObserver and
 # calibrates ~10x faster (docs/quant.md), although FACTS.md had seen Histogram ahead on Set14.
