@@ -260,11 +260,8 @@ def to_basicsr(state: dict) -> dict:
     return out
 
 
-def to_original(state: dict, dense_suffix: str = "") -> dict:
-    """xinntao/ESRGAN RRDBNet_arch.py names; ``dense_suffix=".0"`` for exports that keep nn.Sequential indices."""
-    fixed = {"feature_extraction.conv": "conv_first", "body.conv": "trunk_conv",
-             "upsampling.0.conv": "upconv1", "upsampling.1.conv": "upconv2",
-             "reconstruction.conv_hr": "HRconv", "reconstruction.conv_last": "conv_last"}
+def _rename(state: dict, fixed: dict, dense: str) -> dict:
+    """Our keys -> a foreign layout: ``fixed`` maps whole stems, ``dense`` formats the dense-block convs."""
     out = {}
     for key, value in state.items():
         stem, kind = key.rsplit(".", 1)
@@ -272,23 +269,23 @@ def to_original(state: dict, dense_suffix: str = "") -> dict:
             out[f"{fixed[stem]}.{kind}"] = value
         else:
             _, _, block, rdb, conv = stem.split(".")
-            out[f"RRDB_trunk.{block}.RDB{rdb[3:]}.{conv}{dense_suffix}.{kind}"] = value
+            out[dense.format(block=block, rdb=rdb[3:], conv=conv, kind=kind)] = value
     return out
+
+
+def to_original(state: dict, dense_suffix: str = "") -> dict:
+    """xinntao/ESRGAN RRDBNet_arch.py names; ``dense_suffix=".0"`` for exports that keep nn.Sequential indices."""
+    fixed = {"feature_extraction.conv": "conv_first", "body.conv": "trunk_conv",
+             "upsampling.0.conv": "upconv1", "upsampling.1.conv": "upconv2",
+             "reconstruction.conv_hr": "HRconv", "reconstruction.conv_last": "conv_last"}
+    return _rename(state, fixed, "RRDB_trunk.{block}.RDB{rdb}.{conv}" + dense_suffix + ".{kind}")
 
 
 def to_old_arch(state: dict, num_block: int) -> dict:
     fixed = {"feature_extraction.conv": "model.0", "body.conv": f"model.1.sub.{num_block}",
              "upsampling.0.conv": "model.3", "upsampling.1.conv": "model.6",
              "reconstruction.conv_hr": "model.8", "reconstruction.conv_last": "model.10"}
-    out = {}
-    for key, value in state.items():
-        stem, kind = key.rsplit(".", 1)
-        if stem in fixed:
-            out[f"{fixed[stem]}.{kind}"] = value
-        else:
-            _, _, block, rdb, conv = stem.split(".")
-            out[f"model.1.sub.{block}.RDB{rdb[3:]}.{conv}.0.{kind}"] = value
-    return out
+    return _rename(state, fixed, "model.1.sub.{block}.RDB{rdb}.{conv}.0.{kind}")
 
 
 LAYOUTS = {
