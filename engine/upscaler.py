@@ -59,6 +59,7 @@ class Upscaler:
     @torch.inference_mode()
     def _run(self, rgb: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(self.info.device)
+        x = x.contiguous(memory_format=torch.channels_last)
         y = self.module(x)
         return y[0].clamp_(0, 1).permute(1, 2, 0).float().cpu().numpy()
 
@@ -106,7 +107,8 @@ def make_upscaler(
     net, minfo = load_model(model)
     if precision == "fp32":
         device = device or default_device()
-        module, size = net.to(device), minfo.size_bytes
+        # Channels-last lets oneDNN skip a layout reorder at every conv: 1.3x faster for RRDBNet (docs/quant.md).
+        module, size = net.to(device, memory_format=torch.channels_last), minfo.size_bytes
     else:
         from engine.quant import load_precision
 
