@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields
 
 from PySide6.QtCore import QSettings
 
+from engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+
 MAX_RECENT = 10
 SAVE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WebP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
 LOSSY = ("JPEG", "WebP")
@@ -23,8 +25,8 @@ class AppSettings:
     compute_pi: bool = True  # PI needs NRQM: ~15 s per 512x512 on 2 CPU cores
     device: str = "auto"  # "auto", "cpu" or "cuda"
     threads: int = 0  # 0: let torch decide
-    tile: int = 192
-    overlap: int = 16
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
     recent_files: list[str] = field(default_factory=list)
     extra_models: list[str] = field(default_factory=list)  # model files the user loaded
     extra_precisions: list[str] = field(default_factory=list)  # plans/artifacts the user added

@@ -17,6 +17,7 @@ import numpy as np
 from app.session import Inputs, Output, ResultKey
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
+from engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 # Loaded generators kept for reuse: switching back to an int8 model must not calibrate it again.
 _CACHED_UPSCALERS = 3
@@ -26,8 +27,8 @@ _CACHED_UPSCALERS = 3
 class RunSettings:
     device: str = "auto"  # "auto", "cpu" or "cuda"
     threads: int = 0  # 0: torch's default
-    tile: int = 192
-    overlap: int = 16
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
 
 
 @dataclass

@@ -17,6 +17,11 @@ import numpy as np
 
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 
+# Measured on RealESRGAN_x4plus (tests/test_tiling.py, docs): overlap 32 keeps the 99.9th percentile of the
+# tiled-vs-whole difference under a few grey levels; larger tiles waste less work on context.
+DEFAULT_TILE = 256
+DEFAULT_OVERLAP = 32
+
 
 @dataclass(frozen=True)
 class Span:

@@ -18,8 +18,7 @@ from engine import imageio, tiling
 from engine.jobs import CancelToken, ProgressFn
 from engine.weights import load_model
 
-DEFAULT_TILE = 256
-DEFAULT_OVERLAP = 32
+DEFAULT_TILE, DEFAULT_OVERLAP = tiling.DEFAULT_TILE, tiling.DEFAULT_OVERLAP
 
 
 def default_device() -> str:
