@@ -1,0 +1,188 @@
+"""Quantization-aware training: a fake-quant student distilled from its own fp32 generator.
+
+The student is :func:`engine.quant.prepare_qat`'s copy of the generator (BN folded, fake quant where the
+plan quantizes); the teacher is the fp32 generator. The loss is L1 to the teacher's output, so any photo
+folder will do (no ground truth needed); ``hr_weight`` adds L1 to the HR patch. Activation ranges start
+from a calibration batch of training patches, move with the data, and are frozen for the last part of
+the run (``freeze_at``) so the weights settle on fixed grids before conversion.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import MPSRError
+from engine.jobs import CancelToken, ProgressFn
+from engine.quant import QuantizedGenerator, convert_qat, freeze_observers, parse_plan, prepare_qat, save_artifact
+from engine.quant.artifact import SUFFIX
+from engine.weights import load_model
+
+from . import loop
+from .common import cosine, data_folder, work_folder
+from .data import PatchSampler
+from .distributed import World, pick_device, setup, unwrap
+
+
+class QATJob:
+    def __init__(self, teacher: nn.Module, student: QuantizedGenerator, config: dict[str, Any], world: World) -> None:
+        self.config = config
+        self.teacher = teacher.to(world.device, memory_format=torch.channels_last).eval().requires_grad_(False)
+        self.student = world.wrap(student.to(world.device))
+        self.opt = torch.optim.Adam(self.student.parameters(), config["lr"], betas=(0.9, 0.99))
+        self.sched = cosine(self.opt, config["steps"])
+
+    def stateful(self):
+        return {"student": unwrap(self.student), "opt": self.opt, "sched": self.sched}
+
+    def step(self, step: int, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            target = self.teacher(lr)
+        out = self.student(lr)
+        distill = F.l1_loss(out, target)
+        loss = distill + self.config["hr_weight"] * F.l1_loss(out, hr) if self.config["hr_weight"] else distill
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        return {"loss": loss.item(), "l1_teacher": distill.item()}
+
+
+def _calibrate(student: nn.Module, lr: torch.Tensor) -> None:
+    """Initial activation ranges from a batch of training patches (the observers then track the batches)."""
+    with torch.no_grad():
+        student(lr)
+
+
+# A batch index no run reaches: the calibration patches differ from every training batch.
+_CALIBRATION_STEP = 2**31 - 1
+
+
+def train_qat(
+    model: nn.Module,
+    plan,
+    data: str | Path | None = None,
+    *,
+    steps: int,
+    batch: int = 8,
+    patch: int = 24,
+    lr: float = 5e-5,
+    hr_weight: float = 0.0,
+    freeze_at: float = 0.6,
+    seed: int = 0,
+    checkpoint_every: int = 50,
+    workdir: str | Path | None = None,
+    device: str | None = None,
+    world: World | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> QuantizedGenerator:
+    """QAT of ``model`` (fp32, not modified) under ``plan`` for ``steps`` steps; returns the converted generator.
+
+    ``workdir``: where checkpoints go (resumes from one found there); None keeps no checkpoint (short runs,
+    sweeps). ``freeze_at``: fraction of the steps after which activation ranges stop moving.
+    """
+    plan = parse_plan(plan)
+    if plan.is_float:
+        raise MPSRError(f"plan {plan} quantizes nothing: there is nothing to retrain")
+    if not 0 <= freeze_at <= 1:
+        raise MPSRError("freeze_at must be between 0 and 1")
+    folder = data_folder(data)
+    world = world or setup(device)
+    torch.manual_seed(seed)
+    teacher = copy.deepcopy(model).float().eval()
+    student = prepare_qat(teacher, plan)
+    config = {"job": "qat", "plan": str(plan), "steps": steps, "batch": batch, "patch": patch, "lr": lr,
+              "hr_weight": hr_weight, "freeze_at": freeze_at, "seed": seed, "arch": student.arch,
+              "model_config": dict(student.config), "data": str(folder.resolve()), "world_size": world.size}
+    sampler = PatchSampler.from_folder(folder, patch, seed, progress=progress, cancel=cancel)
+    if workdir is None or not (Path(workdir) / loop.CHECKPOINT).is_file():
+        _calibrate(student.to(world.device), sampler.batch(_CALIBRATION_STEP, 4 * batch)[0].to(world.device))
+    job = QATJob(teacher, student, config, world)
+    freeze_step = int(round(freeze_at * steps))
+
+    def on_step(step: int) -> None:
+        if step >= freeze_step:
+            freeze_observers(unwrap(job.student))
+
+    spec = loop.LoopSpec(steps=steps, batch=batch, checkpoint_every=checkpoint_every)
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="mpsr-qat-") as tmp:
+            losses = loop.run(job, sampler, spec, tmp, world=world, on_step=on_step, progress=progress, cancel=cancel)
+    else:
+        losses = loop.run(job, sampler, spec, workdir, world=world, on_step=on_step, progress=progress, cancel=cancel)
+    qmodel = convert_qat(unwrap(job.student).cpu())
+    qmodel.training_summary = {**config, "final_losses": losses}
+    return qmodel
+
+
+def run_qat(
+    model: str | Path,
+    plan,
+    data: str | Path | None,
+    steps: int,
+    out: str | Path,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    restart: bool = False,
+    workdir: str | Path | None = None,
+    **options: Any,
+) -> Path:
+    """QAT a generator ("esrgan", "srgan" or a weights file) and save the quantized artifact; returns its path.
+
+    ``out``: the artifact file, or a folder to put ``<model>-<plan>-qat<steps>.safetensors`` in. A killed or
+    cancelled run resumes from the checkpoint in ``<artifact>.work`` when called again with the same arguments.
+    """
+    fp32, info = load_model(model)
+    plan = parse_plan(plan)
+    out = Path(out)
+    if out.suffix != SUFFIX:
+        label = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in plan.name)
+        out = out / f"{info.name}-{label}-qat{steps}{SUFFIX}"
+    world = setup(options.pop("device", None))
+    folder = work_folder(out, workdir, restart)
+    qmodel = train_qat(fp32, plan, data, steps=steps, workdir=folder, world=world, progress=progress,
+                       cancel=cancel, **options)
+    if world.is_main:
+        summary = qmodel.training_summary
+        card = {
+            "name": out.stem,
+            "display_name": f"{info.display_name} ({plan.name}, QAT)",
+            "source_model": info.name,
+            "source_sha256": (info.card or {}).get("sha256"),
+            "method": "qat",
+            "training": {**summary, "log": str(folder / loop.LOG)},
+            "losses": "L1 to the fp32 teacher's output" + (
+                f" + {summary['hr_weight']} x L1 to HR" if summary["hr_weight"] else ""),
+        }
+        save_artifact(qmodel, out, card)
+    return out
+
+
+def measure_step_seconds(model: str | Path | nn.Module, plan, *, batch: int = 8, patch: int = 24,
+                         device: str | None = None, repeats: int = 2) -> float:
+    """Seconds one QAT step takes here, timed on random patches (after one warm-up step).
+
+    What the app shows before a long CPU job: ``steps x this`` is its expected duration.
+    """
+    import time
+
+    fp32 = load_model(model)[0] if isinstance(model, (str, Path)) else model
+    world = World(device=pick_device(device))
+    student = prepare_qat(fp32, parse_plan(plan))
+    config = {"lr": 1e-9, "steps": repeats + 1, "hr_weight": 0.0}
+    job = QATJob(copy.deepcopy(fp32).float(), student, config, world)
+    lr = torch.rand(batch, 3, patch, patch, device=world.device).contiguous(memory_format=torch.channels_last)
+    hr = torch.rand(batch, 3, 4 * patch, 4 * patch, device=world.device)
+    job.step(0, lr, hr)
+    start = time.perf_counter()
+    for i in range(repeats):
+        job.step(i + 1, lr, hr)
+    return (time.perf_counter() - start) / repeats

@@ -1,0 +1,191 @@
+"""Training: loss falls, an interrupted run resumes to the same state, cancel leaves no artifact, DDP == one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.errors import MPSRError
+from engine.jobs import Cancelled, CancelToken
+from engine.quant import load_artifact
+from engine.train import PatchSampler, train_qat, train_srgan
+from engine.train.loop import CHECKPOINT, LOG
+from engine.weights import load_model, save_model
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"num_feat": 8, "num_block": 1, "batch": 4, "patch": 12}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """A training folder: the bundled samples plus a corrupt JPEG that must be skipped, not fatal."""
+    folder = tmp_path / "photos"
+    shutil.copytree(REPO / "resources" / "samples", folder, ignore=shutil.ignore_patterns("*.md"))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return folder
+
+
+def _log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out.with_name(out.name + ".work") / LOG).read_text().splitlines()]
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_model(path)[0].state_dict()
+
+
+def test_sampler_is_a_function_of_seed_and_step(photos):
+    sampler = PatchSampler.from_folder(photos, 12, seed=3)
+    assert len(sampler.images) == 3  # the corrupt file was skipped
+    lr, hr = sampler.batch(7, 4)
+    assert lr.shape == (4, 3, 12, 12) and hr.shape == (4, 3, 48, 48)
+    again_lr, again_hr = sampler.batch(7, 4)
+    assert torch.equal(lr, again_lr) and torch.equal(hr, again_hr)
+    part_lr, _ = sampler.batch(7, 4, 2, 4)  # a data-parallel rank's share is a slice of the same batch
+    assert torch.equal(part_lr, lr[2:4])
+    assert not torch.equal(sampler.batch(8, 4)[0], lr)
+
+
+def test_tiny_srresnet_loss_falls(tmp_path, photos):
+    out = tmp_path / "tiny.safetensors"
+    train_srgan(out, data=photos, steps=60, checkpoint_every=60, lr=3e-3, **TINY)
+    l1 = [row["l1"] for row in _log(out)]
+    assert len(l1) == 6
+    assert np.mean(l1[-2:]) < 0.7 * np.mean(l1[:2]), l1
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["steps"] == 60 and card["training"]["images"] == 3
+    assert "feature matching" in card["deviation_from_paper"]
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("phase", ["pretrain", "gan"])
+def test_interrupted_run_resumes_to_identical_state(tmp_path, photos, phase):
+    init = None
+    if phase == "gan":
+        init = train_srgan(tmp_path / "init.safetensors", data=photos, steps=2, **TINY)
+    kwargs = dict(data=photos, phase=phase, steps=8, checkpoint_every=3, init=init, **TINY)
+    straight = train_srgan(tmp_path / "straight.safetensors", **kwargs)
+
+    def crash_at_step_7(p):
+        if p.info.get("step") == 7:
+            raise _Crash  # like kill -9: no checkpoint at the moment of death, the last one is step 6
+
+    resumed = tmp_path / "resumed.safetensors"
+    with pytest.raises(_Crash):
+        train_srgan(resumed, progress=crash_at_step_7, **kwargs)
+    assert not resumed.exists()
+    assert torch.load(resumed.with_name(resumed.name + ".work") / CHECKPOINT, weights_only=True)["step"] == 6
+    train_srgan(resumed, **kwargs)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [row["step"] for row in _log(resumed)] == [row["step"] for row in _log(straight)]
+
+
+def test_cancel_leaves_no_artifact_and_resumes(tmp_path, photos):
+    out = tmp_path / "job" / "cancelled.safetensors"
+    token = CancelToken()
+
+    def cancel_at_4(p):
+        if p.info.get("step") == 4:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        train_srgan(out, data=photos, steps=10, checkpoint_every=100, progress=cancel_at_4, cancel=token, **TINY)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["cancelled.safetensors.work"]
+    assert torch.load(out.with_name(out.name + ".work") / CHECKPOINT, weights_only=True)["step"] == 4
+    train_srgan(out, data=photos, steps=10, checkpoint_every=100, **TINY)
+    assert out.is_file() and out.with_suffix(".json").is_file()
+
+
+def test_other_run_in_the_work_folder_is_refused(tmp_path, photos):
+    out = tmp_path / "a.safetensors"
+    train_srgan(out, data=photos, steps=2, **TINY)
+    with pytest.raises(MPSRError, match="different training run"):
+        train_srgan(out, data=photos, steps=2, seed=1, **TINY)
+    train_srgan(out, data=photos, steps=2, seed=1, restart=True, **TINY)
+
+
+def test_bad_training_inputs_are_one_line_errors(tmp_path):
+    with pytest.raises(MPSRError, match="does not exist"):
+        train_srgan(tmp_path / "x.safetensors", data=tmp_path / "missing", steps=1, **TINY)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MPSRError, match="no supported images"):
+        train_srgan(tmp_path / "x.safetensors", data=tmp_path / "empty", steps=1, **TINY)
+    with pytest.raises(MPSRError, match="--init"):
+        train_srgan(tmp_path / "x.safetensors", data=tmp_path, phase="gan", steps=1)
+
+
+def test_qat_student_learns_the_teacher(tmp_path, photos, tiny_srresnet):
+    """QAT from deliberately poor ranges (a tiny net) must end closer to the teacher than it started."""
+    model = tiny_srresnet
+    q = train_qat(model, "int8", photos, steps=30, batch=4, patch=12, lr=2e-3, workdir=tmp_path / "w")
+    rows = [json.loads(line) for line in (tmp_path / "w" / LOG).read_text().splitlines()]
+    assert rows[-1]["l1_teacher"] < rows[0]["l1_teacher"], rows
+    assert q.state == "quantized" and str(q.plan) == "8,8,8,8"
+
+
+def test_run_qat_cli_writes_an_artifact_that_upscales(tmp_path, photos, tiny_srresnet):
+    weights = save_model(tiny_srresnet, tmp_path / "tiny.safetensors", {"name": "tiny"})
+    cmd = [sys.executable, "-m", "engine.cli", "train", "qat", "--model", str(weights), "--plan", "mixed",
+           "--data", str(photos), "--steps", "4", "--batch", "2", "--patch", "12", "-o", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    artifact = tmp_path / "tiny-mixed-qat4.safetensors"
+    qmodel, info = load_artifact(artifact)
+    assert info.card["method"] == "qat" and info.card["training"]["steps"] == 4
+    x = torch.rand(1, 3, 10, 10)
+    assert qmodel(x).shape == (1, 3, 40, 40)
+
+
+@pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="torch built without gloo")
+def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, photos, tiny_srresnet):
+    """torchrun, 2 processes, gloo: each takes half of the global batch; DDP averages the gradients.
+
+    Activation ranges are frozen after the (identical, full-batch) calibration: while they move, each rank's
+    observers see only its half of the batch and DDP broadcasts rank 0's, so they would differ from one
+    process by design.
+    """
+    weights = save_model(tiny_srresnet, tmp_path / "tiny.safetensors", {"name": "tiny"})
+    args = ["train", "qat", "--model", str(weights), "--plan", "int8", "--data", str(photos), "--steps", "3",
+            "--batch", "4", "--patch", "12", "--lr", "1e-3", "--freeze-at", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = tmp_path / "one.safetensors"
+    two = tmp_path / "two.safetensors"
+    subprocess.run([sys.executable, "-m", "engine.cli", *args, "-o", str(one)], check=True, cwd=REPO, env=env,
+                   capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--standalone", "-m", "engine.cli", *args, "-o", str(two)],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    a, _ = load_artifact(one)
+    b, _ = load_artifact(two)
+    sa, sb = a.state_dict(), b.state_dict()
+    floats = [k for k in sa if isinstance(sa[k], torch.Tensor) and sa[k].is_floating_point()]
+    assert floats and all(torch.allclose(sa[k], sb[k], rtol=1e-5, atol=1e-6) for k in floats)
+    ints = [k for k in sa if isinstance(sa[k], torch.Tensor) and not sa[k].is_floating_point()]
+    assert all(torch.equal(sa[k].int_repr() if sa[k].is_quantized else sa[k],
+                           sb[k].int_repr() if sb[k].is_quantized else sb[k]) for k in ints)
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.allclose(a(x), b(x), atol=1e-5)
+    # Training moved the weights (a run that did nothing would also "match").
+    untrained = train_qat(tiny_srresnet, "int8", photos, steps=1, lr=0.0, batch=4, patch=12, freeze_at=0)
+    assert not torch.allclose(untrained(x), a(x), atol=1e-4)
