@@ -1,22 +1,24 @@
 """Settings > Advanced: where the engine runs, and the long jobs (QAT retraining, sensitivity sweeps).
 
-The long-job forms are live only when the engine modules behind them are part of this build
-(engine.train for QAT, engine.sweep for sweeps); otherwise they say so and stay disabled.
-A launched job goes through the window's :class:`~app.worker.JobRunner` like every other engine call.
+Every engine call goes through the window's :class:`~app.worker.JobRunner`, including the short
+measuring job that comes before a long job on the CPU (the user is told its expected duration and
+can decline). Finished results reach the main window's precision picker through the ``use_plan``
+callback the dialog passes in.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QTabWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -36,6 +39,16 @@ from PySide6.QtWidgets import (
 from app.settings import AppSettings
 from app.worker import Job, JobRunner
 from engine.errors import MPSRError
+from engine.jobs import CancelToken, Progress, ProgressFn
+
+BUILTIN_MODELS = ("esrgan", "srgan")
+ARTIFACT_SUFFIX = ".safetensors"
+# train_qat's defaults: the step measured before a CPU run must be the step the run takes.
+QAT_BATCH, QAT_PATCH = 8, 24
+SWEEP_SPACES = (("stages", "Stage subsets (17 plans)"), ("grid", "Stage grid (81 plans)"),
+                ("blocks", "Per block (all int8, one block at 16 bits)"))
+
+UsePlan = Callable[[str], None]
 
 
 def cuda_available() -> bool:
@@ -44,36 +57,123 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-@dataclass(frozen=True)
-class LongJob:
-    """A long engine job the pane can launch: ``module.function(**form values, progress, cancel)``."""
-
-    key: str
-    title: str
-    module: str
-    function: str
-    issue: str
-
-    def missing(self) -> str | None:
-        """Why this job cannot run in this build, or None. Checked without importing the module."""
-        if importlib.util.find_spec(self.module) is None:
-            return (f"{self.title} is not available in this build: it needs the {self.module} module "
-                    f"({self.issue}), which this build does not have yet.")
-        return None
-
-    def call(self, values: dict, progress, cancel):
-        module = importlib.import_module(self.module)
-        fn = getattr(module, self.function, None)
-        if fn is None:
-            raise MPSRError(f"{self.module} has no {self.function}(): this app does not match the engine build")
-        return fn(**values, progress=progress, cancel=cancel)
+def duration_text(seconds: float) -> str:
+    """'45 s', '12 min 05 s', '3 h 20 min': an ETA as a person reads it."""
+    seconds = max(0, round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
 
 
-QAT = LongJob("qat", "QAT retraining", "engine.train", "run_qat", "issue 5")
-SWEEP = LongJob("sweep", "Sensitivity sweep", "engine.sweep", "run_sweep", "issue 6")
+def about_text(seconds: float) -> str:
+    """A rough duration for a warning: 'about 40 seconds', 'about 25 minutes', 'about 3.5 hours'."""
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} seconds"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} minutes"
+    return f"about {seconds / 3600:.1f} hours"
 
 
-def _path_row(edit: QLineEdit, folder: bool, parent: QWidget) -> QWidget:
+def _job_device(device: str) -> str | None:
+    """The settings' device for an engine call: None lets the engine pick (CUDA when present)."""
+    return None if device == "auto" else device
+
+
+def runs_on_cpu(device: str) -> bool:
+    return device == "cpu" or (device == "auto" and not cuda_available())
+
+
+# ----------------------------------------------------------------------------- worker-side jobs
+def qat_job(values: dict, device: str):
+    def run(progress: ProgressFn, cancel: CancelToken) -> Path:
+        from engine.train import run_qat
+
+        return run_qat(values["model"], values["plan"], values["data"], values["steps"], values["out"],
+                       progress, cancel, device=_job_device(device))
+
+    return run
+
+
+def qat_estimate_job(values: dict, device: str):
+    """The expected duration of a QAT run, from one training step timed on this machine."""
+
+    def run(progress: ProgressFn, cancel: CancelToken) -> str:
+        from engine.train import measure_step_seconds
+
+        progress(Progress(0, 0, "measuring one training step"))
+        step = measure_step_seconds(values["model"], values["plan"], batch=QAT_BATCH, patch=QAT_PATCH,
+                                    device=_job_device(device))
+        steps = values["steps"]
+        return f"{about_text(step * steps)} (measured: {step:.2f} s per step x {steps} steps)"
+
+    return run
+
+
+def sweep_job(values: dict):
+    def run(progress: ProgressFn, cancel: CancelToken) -> Path:
+        from engine.sweep import run_sweep
+
+        budget = None if values["budget"] is None else {"max_quality_loss": values["budget"]}
+        return run_sweep(values["model"], values["method"], values["data"], values["steps"], values["out"],
+                         progress, cancel, space=values["space"], recommend=budget)
+
+    return run
+
+
+def sweep_estimate_job(values: dict):
+    """What is known before a sweep starts: rows still to measure, images, and for QAT the training time."""
+
+    def run(progress: ProgressFn, cancel: CancelToken) -> str:
+        from engine import imageio
+        from engine.sweep import plans_for
+        from engine.weights import load_model
+
+        progress(Progress(0, 0, "counting the sweep's plans"))
+        model = load_model(values["model"])[0]
+        plans = plans_for(values["space"], model)
+        done = _finished_rows(values, plans)
+        rows = len(plans) - done
+        images = len(imageio.collect_inputs([values["data"]]))
+        reused = f" ({done} already measured in the output folder are reused)" if done else ""
+        text = f"{rows} plans to measure{reused}, each on {images} images"
+        if rows == 0:
+            return f"{text}; only the recommendation and the report are written again"
+        if values["method"] != "qat":
+            # engine.sweep gives no up-front PTQ estimate; the ETA appears once the first row has run.
+            return (f"{text}; each plan is calibrated, then upscales and scores every image. The expected "
+                    "duration shows as the ETA once the first plan has been measured")
+        from engine.train import measure_step_seconds
+
+        progress(Progress(0, 0, "measuring one training step"))
+        step = measure_step_seconds(model, "int8", batch=QAT_BATCH, patch=QAT_PATCH)
+        training = step * values["steps"] * rows
+        return (f"{text}; training alone takes {about_text(training)} (measured: {step:.2f} s per step x "
+                f"{values['steps']} steps x {rows} plans), plus upscaling and scoring the images")
+
+    return run
+
+
+def _finished_rows(values: dict, plans: list[str]) -> int:
+    """Rows of ``plans`` already in the output folder's sweep of the same method and steps."""
+    from engine.sweep import load_sweep
+
+    path = Path(values["out"]) / "sweep.json"
+    if not path.is_file():
+        return 0
+    try:
+        sweep = load_sweep(path)
+    except MPSRError:
+        return 0  # run_sweep itself reports the problem with this file
+    steps = values["steps"] if values["method"] == "qat" else None
+    if sweep.config.get("method") != values["method"] or sweep.config.get("steps") != steps:
+        return 0
+    return sum(sweep.row(p) is not None for p in plans)
+
+
+# ----------------------------------------------------------------------------- forms
+def _path_row(edit: QLineEdit, folder: bool, parent: QWidget, file_filter: str = "") -> QWidget:
     row = QWidget()
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
@@ -84,7 +184,7 @@ def _path_row(edit: QLineEdit, folder: bool, parent: QWidget) -> QWidget:
         if folder:
             name = QFileDialog.getExistingDirectory(parent, "Choose a folder", edit.text())
         else:
-            name, _ = QFileDialog.getSaveFileName(parent, "Choose a file", edit.text())
+            name, _ = QFileDialog.getSaveFileName(parent, "Choose a file", edit.text(), file_filter)
         if name:
             edit.setText(name)
 
@@ -93,44 +193,37 @@ def _path_row(edit: QLineEdit, folder: bool, parent: QWidget) -> QWidget:
     return row
 
 
-class JobForm(QGroupBox):
-    """Fields, Launch/Cancel, live progress and log for one :class:`LongJob`."""
+class JobForm(QWidget):
+    """Fields, Start/Cancel, live progress, log and results of one long job; subclasses add the fields."""
 
-    def __init__(self, job: LongJob, runner: JobRunner, device: Callable[[], str], parent=None) -> None:
-        super().__init__(job.title, parent)
-        self.job, self.runner, self._device = job, runner, device
+    title = ""
+    start_text = "Start"
+
+    def __init__(self, runner: JobRunner, device: Callable[[], str], use_plan: UsePlan | None,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self.runner, self._device, self._use_plan = runner, device, use_plan
         self.running: Job | None = None
-        self.fields: dict[str, QWidget] = {}
-        form = QFormLayout()
+        self.measuring: Job | None = None
+        self.result: Path | None = None
+        self.offered: dict[str, QPushButton] = {}  # plan or artifact -> its "use this plan" button
+        self._pending: dict | None = None  # the values a measuring job is estimating
+        self._last_message = ""
+        self._models_set = False
+        self.form = QFormLayout()
         self.model = QComboBox()
         self.model.setEditable(True)
-        self.model.addItems(["srgan", "esrgan"])
-        form.addRow("Generator", self.model)
-        self.fields["model"] = self.model
-        if job is QAT:
-            self.plan = QLineEdit("mixed")
-            self.plan.setToolTip("fp32, int8, mixed, 16,8,8,16 or a plan file")
-            form.addRow("Plan", self.plan)
-            self.fields["plan"] = self.plan
-        else:
-            self.method = QComboBox()
-            self.method.addItems(["ptq", "qat"])
-            form.addRow("Method", self.method)
-            self.fields["method"] = self.method
+        self.model.addItems(BUILTIN_MODELS)
+        self.model.setToolTip("esrgan, srgan or a generator weights file")
+        self.form.addRow("Generator", self.model)
         self.data = QLineEdit()
-        form.addRow("Data folder", _path_row(self.data, True, self))
-        self.fields["data"] = self.data
         self.steps = QSpinBox()
         self.steps.setRange(1, 1_000_000)
-        self.steps.setValue(200 if job is QAT else 1)
-        form.addRow("Steps", self.steps)
-        self.fields["steps"] = self.steps
         self.out = QLineEdit()
-        form.addRow("Output" + (" file" if job is QAT else " folder"), _path_row(self.out, job is not QAT, self))
-        self.fields["out"] = self.out
+        self._add_fields()
 
-        self.launch = QPushButton("Start" if job is QAT else "Run sweep")
-        self.launch.clicked.connect(self.start)
+        self.launch = QPushButton(self.start_text)
+        self.launch.clicked.connect(lambda: self.start())  # clicked(bool) must not become ``confirm``
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
         self.cancel.clicked.connect(self._cancel)
@@ -139,89 +232,136 @@ class JobForm(QGroupBox):
         buttons.addWidget(self.launch)
         buttons.addWidget(self.cancel)
         self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.eta = QLabel()
+        self.eta.setMinimumWidth(150)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.eta)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
-        self.log.setFixedHeight(80)
+        self.log.setFixedHeight(90)
         self.results = QTextBrowser()
+        self.results.setOpenExternalLinks(True)
+        self.results.setMinimumHeight(320)
         self.results.hide()
+        self.plan_buttons = QHBoxLayout()
+        self.plan_buttons.addStretch(1)
 
-        self.notice = QLabel()
-        self.notice.setObjectName("unavailable")
-        self.notice.setWordWrap(True)
-        self.body = QWidget()
-        body = QVBoxLayout(self.body)
-        body.setContentsMargins(0, 0, 0, 0)
-        body.addLayout(form)
-        body.addLayout(buttons)
-        body.addWidget(self.progress)
-        body.addWidget(self.log)
-        body.addWidget(self.results)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.notice)
-        layout.addWidget(self.body)
-
-        self.reason = job.missing()
-        self.notice.setText(self.reason or "")
-        self.notice.setVisible(self.reason is not None)
-        self.body.setEnabled(self.reason is None)
-        # An unavailable job shows what it would ask for, without an empty log and progress bar.
-        self.progress.setVisible(self.reason is None)
-        self.log.setVisible(self.reason is None)
+        layout.addLayout(self.form)
+        layout.addLayout(buttons)
+        layout.addLayout(bar)
+        layout.addWidget(self.log)
+        layout.addLayout(self.plan_buttons)
+        layout.addWidget(self.results, 1)
+        layout.addStretch(0)  # keeps the form at the top while there are no results to fill the space
         runner.progress.connect(self._progress)
         runner.finished.connect(self._finished)
         runner.failed.connect(self._failed)
         runner.cancelled.connect(self._cancelled)
 
-    def values(self) -> dict:
-        out = {}
-        for name, w in self.fields.items():
-            if isinstance(w, QSpinBox):
-                out[name] = w.value()
-            elif isinstance(w, QComboBox):
-                out[name] = w.currentText()
-            else:
-                out[name] = w.text().strip()
-        return out
+    # --- what subclasses provide -------------------------------------------------------
+    def _add_fields(self) -> None:
+        raise NotImplementedError
 
-    def start(self) -> Job | None:
-        if self.reason is not None or self.running is not None:
+    def values(self) -> dict:
+        raise NotImplementedError
+
+    def _check(self, values: dict) -> str | None:
+        """Why these values cannot start, or None."""
+        if not values["data"] or not Path(values["data"]).is_dir():
+            return f"Choose a data folder first ({values['data'] or 'none given'})."
+        if not values["out"]:
+            return "Choose where the results go first."
+        return None
+
+    def _needs_warning(self) -> bool:
+        raise NotImplementedError
+
+    def _estimate(self, values: dict):
+        raise NotImplementedError
+
+    def _job(self, values: dict):
+        raise NotImplementedError
+
+    def _resume_note(self, values: dict) -> str | None:
+        raise NotImplementedError
+
+    def _show_result(self, result: Path) -> None:
+        raise NotImplementedError
+
+    # --- running -------------------------------------------------------------------------
+    def set_models(self, models: list[str], current: str) -> None:
+        """The generators the main window knows; the window's choice until the user picks one here."""
+        text = self.model.currentText() if self._models_set else current
+        self.model.clear()
+        self.model.addItems(list(dict.fromkeys([*BUILTIN_MODELS, *models])))
+        self.model.setCurrentText(text)
+        self._models_set = True
+
+    def busy(self) -> bool:
+        return self.running is not None or self.measuring is not None
+
+    def start(self, confirm: bool = True) -> Job | None:
+        """Check the fields and start; on the CPU, first measure and ask (unless ``confirm`` is False)."""
+        if self.busy():
             return None
         values = self.values()
-        if not values["data"] or not Path(values["data"]).is_dir():
-            self.log.appendPlainText(f"Choose a data folder first ({values['data'] or 'none given'}).")
+        problem = self._check(values)
+        if problem:
+            self.log.appendPlainText(problem)
             return None
-        if not values["out"]:
-            self.log.appendPlainText("Choose where the results go first.")
-            return None
-        if not self._confirm_cpu(values):
-            return None
-        job = self.job
-        self.running = self.runner.submit(job.title, lambda p, c: job.call(values, p, c), tag=("advanced", job.key))
-        self.launch.setEnabled(False)
-        self.cancel.setEnabled(True)
-        self.log.appendPlainText(f"Started {job.title.lower()}: {values}")
+        self._clear_results()
+        self._set_running(True)
+        if confirm and self._needs_warning():
+            self._pending = values
+            self.log.appendPlainText(f"This runs on the CPU: estimating how long {self.title.lower()} takes\u2026")
+            self.measuring = self.runner.submit(f"Estimating {self.title.lower()}", self._estimate(values),
+                                                tag=("advanced", "estimate"))
+            return self.measuring
+        return self._launch(values)
+
+    def _launch(self, values: dict) -> Job:
+        note = self._resume_note(values)
+        if note:
+            self.log.appendPlainText(note)
+        self.log.appendPlainText(f"Started {self.title.lower()}: "
+                                 + ", ".join(f"{k}={v}" for k, v in values.items()))
+        self.running = self.runner.submit(self.title, self._job(values), tag=("advanced", self.title))
         return self.running
 
-    def _confirm_cpu(self, values: dict) -> bool:
-        device = self._device()
-        if device == "cuda" or (device == "auto" and cuda_available()):
-            return True
-        text = (f"{self.job.title} will run on the CPU for {values['steps']} steps. On this kind of machine a "
-                "training step of the SRGAN generator takes seconds and one of ESRGAN about ten times longer, "
-                "so this can take hours. It runs in the background and can be cancelled and resumed. Start?")
-        answer = QMessageBox.question(self, self.job.title, text)
+    def _confirm(self, estimate: str) -> bool:
+        text = (f"{self.title} will run on the CPU: {estimate}.\n\nIt runs in the background, can be cancelled, "
+                "and continues where it stopped when started again with the same output. Start it now?")
+        answer = QMessageBox.question(self, self.title, text)
         return answer == QMessageBox.StandardButton.Yes
 
     def _cancel(self) -> None:
-        if self.running is not None:
-            self.running.cancel.cancel()
-            self.log.appendPlainText("Cancelling\u2026")
+        for job in (self.running, self.measuring):
+            if job is not None:
+                job.cancel.cancel()
+                self.log.appendPlainText("Cancelling\u2026")
+
+    def _set_running(self, on: bool) -> None:
+        self.launch.setEnabled(not on)
+        self.cancel.setEnabled(on)
+        self.eta.clear()
+        if not on:
+            self.progress.setRange(0, 1000)
+
+    def _end(self, line: str) -> None:
+        self.running = self.measuring = None
+        self._pending = None
+        self._last_message = ""
+        self._set_running(False)
+        self.log.appendPlainText(line)
 
     def _mine(self, job: Job) -> bool:
-        return self.running is not None and job.id == self.running.id
+        return job is self.running or job is self.measuring
 
-    def _progress(self, job: Job, p) -> None:
+    def _progress(self, job: Job, p: Progress) -> None:
         if not self._mine(job):
             return
         if p.total > 0:
@@ -229,44 +369,279 @@ class JobForm(QGroupBox):
             self.progress.setValue(int(1000 * p.fraction))
         else:
             self.progress.setRange(0, 0)
-        if p.message:
-            extras = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.info.items())
-            self.log.appendPlainText(f"[{p.done:g}/{p.total:g}] {p.message} {extras}".rstrip())
-
-    def _end(self, line: str) -> None:
-        self.running = None
-        self.launch.setEnabled(True)
-        self.cancel.setEnabled(False)
-        self.progress.setRange(0, 1000)
-        self.log.appendPlainText(line)
+        eta = "" if p.eta_s is None else f"ETA {duration_text(p.eta_s)}"
+        self.eta.setText(eta)
+        if p.message and p.message != self._last_message:
+            self._last_message = p.message
+            extras = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in p.info.items() if k not in p.message]
+            self.log.appendPlainText("  ".join([p.message, *extras, eta]).rstrip())
 
     def _finished(self, job: Job, result) -> None:
-        if self._mine(job):
+        if job is self.measuring:
+            values = self._pending
+            self.measuring = self._pending = None
+            self.log.appendPlainText(f"Expected: {result}.")
+            if self._confirm(result):
+                self._launch(values)
+            else:
+                self._end("Not started.")
+        elif job is self.running:
             self._end(f"Done: {result}")
-            self._show_results(Path(self.values()["out"]))
+            self.result = Path(result)
+            self._show_result(self.result)
 
     def _failed(self, job: Job, message: str) -> None:
         if self._mine(job):
             self._end(f"Failed: {message}")
 
     def _cancelled(self, job: Job) -> None:
-        if self._mine(job):
-            self._end("Cancelled; start again with the same output to resume.")
+        if job is self.measuring:
+            self._end("Not started.")
+        elif job is self.running:
+            self._end("Cancelled; start again with the same output to continue where it stopped.")
 
-    def _show_results(self, out: Path) -> None:
-        """The job's human-readable report (Markdown) and plots (PNG) from its output folder."""
-        folder = out if out.is_dir() else out.parent
-        parts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.md"))]
-        html = "".join(f'<p><img src="{p.as_uri()}" width="420"></p>' for p in sorted(folder.glob("*.png")))
-        if not parts and not html:
-            return
-        self.results.setMarkdown("\n\n".join(parts))
-        self.results.append(html)
+    # --- results -----------------------------------------------------------------------
+    def _clear_results(self) -> None:
+        self.result = None
+        self.results.clear()
+        self.results.hide()
+        for button in self.offered.values():
+            self.plan_buttons.removeWidget(button)
+            button.deleteLater()
+        self.offered = {}
+
+    def _offer_plan(self, spec: str, text: str, tip: str) -> QPushButton | None:
+        """A button that puts ``spec`` into the main window's precision picker (when there is one)."""
+        if self._use_plan is None:
+            return None
+        button = QPushButton(text)
+        button.setToolTip(tip)
+
+        def use() -> None:
+            self._use_plan(spec)
+            button.setText("Added to the precision picker")
+            button.setEnabled(False)
+            self.log.appendPlainText(f"Precision picker: {spec} selected.")
+
+        button.clicked.connect(use)
+        self.plan_buttons.addWidget(button)
+        self.offered[spec] = button
+        return button
+
+
+class QatForm(JobForm):
+    title = "QAT retraining"
+    start_text = "Start QAT"
+
+    def _add_fields(self) -> None:
+        self.plan = QLineEdit("mixed")
+        self.plan.setToolTip("int8, mixed, 16,8,8,16 or a plan file: the precision the generator is trained for")
+        self.form.addRow("Plan", self.plan)
+        self.data.setPlaceholderText("A folder of high-resolution photos (never the evaluation set)")
+        self.form.addRow("Training photos", _path_row(self.data, True, self))
+        self.steps.setValue(200)
+        self.form.addRow("Steps", self.steps)
+        self.out.setPlaceholderText("The quantized generator to write (.safetensors)")
+        self.form.addRow("Output file", _path_row(self.out, False, self, f"Quantized generator (*{ARTIFACT_SUFFIX})"))
+
+    def values(self) -> dict:
+        out = self.out.text().strip()
+        if out and not out.endswith(ARTIFACT_SUFFIX):
+            out += ARTIFACT_SUFFIX
+            self.out.setText(out)
+        return {"model": self.model.currentText().strip(), "plan": self.plan.text().strip(),
+                "data": self.data.text().strip(), "steps": self.steps.value(), "out": out}
+
+    def _check(self, values: dict) -> str | None:
+        if not values["plan"]:
+            return "Choose a plan first (for example mixed or 16,8,8,16)."
+        if values["out"] and Path(values["out"]).is_dir():
+            return f"{values['out']} is a folder: choose a file name for the quantized generator."
+        return super()._check(values)
+
+    def _needs_warning(self) -> bool:
+        return runs_on_cpu(self._device())
+
+    def _estimate(self, values: dict):
+        return qat_estimate_job(values, self._device())
+
+    def _job(self, values: dict):
+        return qat_job(values, self._device())
+
+    def _resume_note(self, values: dict) -> str | None:
+        from engine.train.loop import CHECKPOINT
+
+        work = Path(values["out"] + ".work")
+        if (work / CHECKPOINT).is_file():
+            return f"Found a checkpoint in {work}: resuming from it."
+        return None
+
+    def _show_result(self, result: Path) -> None:
+        size = result.stat().st_size / 1e6
+        self.results.setMarkdown(f"**Quantized generator**: `{result}` ({size:.2f} MB)\n\n"
+                                 f"Training log and checkpoint: `{result}.work`")
+        self.results.setMinimumHeight(60)
+        self.results.setMaximumHeight(90)
         self.results.show()
+        self._offer_plan(str(result), "Use this plan",
+                         "Add this quantized generator to the main window's precision picker and select it")
+
+
+class SweepForm(JobForm):
+    title = "Sensitivity sweep"
+    start_text = "Run sweep"
+
+    def _add_fields(self) -> None:
+        self.method = QComboBox()
+        self.method.addItem("PTQ (calibrate each plan)", "ptq")
+        self.method.addItem("QAT (retrain each plan)", "qat")
+        self.method.currentIndexChanged.connect(self._method_changed)
+        self.form.addRow("Method", self.method)
+        self.space = QComboBox()
+        for key, text in SWEEP_SPACES:
+            self.space.addItem(text, key)
+        self.form.addRow("Plans", self.space)
+        self.data.setPlaceholderText("Evaluation photos (HR; downscaled x4 for the generator)")
+        self.form.addRow("Evaluation photos", _path_row(self.data, True, self))
+        self.steps.setValue(200)
+        self.steps.setToolTip("QAT training steps per plan")
+        self.form.addRow("QAT steps", self.steps)
+        self.recommend = QCheckBox("Recommend the fastest plan losing at most")
+        self.recommend.setChecked(True)
+        self.budget = QDoubleSpinBox()
+        self.budget.setRange(0.0, 10.0)
+        self.budget.setSingleStep(0.05)
+        self.budget.setDecimals(2)
+        self.budget.setValue(0.1)
+        self.budget.setSuffix(" dB PSNR-Y")
+        self.recommend.toggled.connect(self.budget.setEnabled)
+        row = QHBoxLayout()
+        row.addWidget(self.recommend)
+        row.addWidget(self.budget)
+        row.addStretch(1)
+        self.form.addRow("Budget", row)
+        self.out.setPlaceholderText("A folder for sweep.json, sweep.md and the plots")
+        self.form.addRow("Output folder", _path_row(self.out, True, self))
+        self._method_changed()
+
+    def _method_changed(self) -> None:
+        self.steps.setEnabled(self.method.currentData() == "qat")
+
+    def values(self) -> dict:
+        method = self.method.currentData()
+        return {"model": self.model.currentText().strip(), "method": method, "space": self.space.currentData(),
+                "data": self.data.text().strip(), "steps": self.steps.value() if method == "qat" else None,
+                "budget": self.budget.value() if self.recommend.isChecked() else None, "out": self.out.text().strip()}
+
+    def _needs_warning(self) -> bool:
+        # Sweeps upscale and score on the CPU whatever the device setting (engine.sweep measures CPU latency).
+        return True
+
+    def _estimate(self, values: dict):
+        return sweep_estimate_job(values)
+
+    def _job(self, values: dict):
+        return sweep_job(values)
+
+    def _resume_note(self, values: dict) -> str | None:
+        from engine.sweep import load_sweep
+
+        path = Path(values["out"]) / "sweep.json"
+        if not path.is_file():
+            return None
+        try:
+            rows = len(load_sweep(path).rows)
+        except MPSRError:
+            return None  # run_sweep reports what is wrong with it
+        return f"Found a sweep with {rows} measured plans in {path.parent}: they are reused, only missing plans run."
+
+    def _show_result(self, result: Path) -> None:
+        """The sweep's table, recommendation and plots, and a button per recommended plan."""
+        from engine.sweep import load_sweep
+
+        sweep = load_sweep(result)
+        folder = result.parent
+        self.results.setMaximumHeight(16777215)
+        self.results.setMinimumHeight(320)
+        self.results.setHtml(sweep_html(sweep, folder))
+        # Setting the text drops a document's resources: the scaled plots go in after it, then a relayout.
+        doc = self.results.document()
+        width = max(320, self.results.viewport().width() - 30)
+        for name in sweep.files.get("plots", {}).values():
+            image = QImage(str(folder / name))
+            if not image.isNull():
+                scaled = image.scaledToWidth(min(width, image.width()), Qt.TransformationMode.SmoothTransformation)
+                doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), scaled)
+        doc.markContentsDirty(0, doc.characterCount())
+        self.results.show()
+        for kind, label in (("stage", "stage plan"), ("block", "per-block plan")):
+            plan = sweep.recommendations.get(kind, {}).get("plan")
+            if plan:
+                self._offer_plan(plan, f"Use this plan: {plan}",
+                                 f"Add the recommended {label} to the main window's precision picker and select it")
+
+
+def _cell(value, digits: int, scale: float = 1.0) -> str:
+    return "n/a" if value is None else f"{value * scale:.{digits}f}"
+
+
+def sweep_html(sweep, folder: Path) -> str:
+    """A compact view of a finished sweep for the pane; sweep.md beside it has the full report."""
+    from engine.sweep.plans import FP32, INT8, MIXED
+    from engine.sweep.recommend import MB, quality_loss
+
+    c = sweep.config
+    rec = sweep.recommendations
+    chosen = {rec[k]["plan"]: f"recommended ({k})" for k in ("stage", "block") if "plan" in rec.get(k, {})}
+    presets = {FP32: "fp32", INT8: "int8", MIXED: "mixed (paper)"}
+    reference = sweep.row(FP32)
+    optional = [(key, title) for key, title in (("niqe", "NIQE"), ("pi", "PI"))
+                if any(r.get(key) is not None for r in sweep.rows)]
+    head = ["plan", "", "size (MB)", "latency (ms)", "PSNR-Y (dB)", "loss (dB)", "PSNR to fp32 (dB)",
+            *(title for _, title in optional)]
+    lines = []
+    for r in sweep.rows:
+        loss = quality_loss(r, reference) if reference else None
+        name = ", ".join(filter(None, (presets.get(r["plan"]), chosen.get(r["plan"]))))
+        cells = [f"<code>{escape(r['plan'])}</code>", name, _cell(r["size_bytes"], 3, 1 / MB),
+                 _cell(r["latency_s"], 1, 1000), _cell(r.get("psnr_y"), 3), _cell(loss, 3),
+                 "-" if r["plan"] == FP32 else _cell(r.get("psnr_fp32"), 2),
+                 *(_cell(r.get(key), 3) for key, _ in optional)]
+        style = ' style="background-color:#e3f2e1; font-weight:bold"' if r["plan"] in chosen else ""
+        lines.append(f"<tr{style}>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+    qat = f", {c['steps']} QAT steps per plan" if c["method"] == "qat" else ""
+    title = (f"<p><b>{escape(c['model_name'])}</b> ({escape(c['arch'])}), {c['method'].upper()}{qat}, "
+             f"{len(c['images'])} images of {escape(c['dataset'])}: {len(sweep.rows)} plans measured.</p>")
+    table = ('<table cellspacing="0" cellpadding="3" border="1" style="border-collapse:collapse"><tr>'
+             + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(lines) + "</table>")
+    report = folder / sweep.files.get("markdown", "sweep.md")
+    link = f'<p>Full report with definitions: <a href="{report.as_uri()}">{escape(str(report))}</a></p>'
+    plots = [f'<p><img src="{escape(name)}"></p>' for name in sweep.files.get("plots", {}).values()]
+    notes = [f"<p><i>{escape(note)}</i></p>" for note in sweep.notes]
+    return "".join([title, _recommendation_html(rec), table, *plots, *notes, link])
+
+
+def _recommendation_html(rec: dict) -> str:
+    from engine.sweep.recommend import MB
+
+    if not rec:
+        return "<p>No plan recommended: run the sweep with a budget to get one.</p>"
+    out = []
+    for kind, label in (("stage", "Stage plan"), ("block", "Per-block plan")):
+        entry = rec.get(kind, {})
+        if "plan" in entry:
+            m = entry["measured"]
+            out.append(f"<b>{label}</b> for {escape(rec['budget']['text'])} ({rec['budget']['objective']}): "
+                       f"<code>{escape(entry['plan'])}</code>, {_cell(m['size_bytes'], 3, 1 / MB)} MB, "
+                       f"{_cell(m['latency_s'], 1, 1000)} ms, loss {_cell(m['quality_loss'], 3)} dB (measured)")
+        elif "error" in entry:
+            out.append(f"<b>{label}</b>: {escape(entry['error'])}")
+    return "<p>" + "<br>".join(out) + "</p>"
 
 
 class AdvancedPane(QWidget):
-    def __init__(self, runner: JobRunner, parent=None) -> None:
+    def __init__(self, runner: JobRunner, use_plan: UsePlan | None = None, parent=None) -> None:
         super().__init__(parent)
         self.device = QComboBox()
         self.device.addItem("Automatic (CUDA if available)", "auto")
@@ -296,19 +671,22 @@ class AdvancedPane(QWidget):
         form.addRow("Threads", self.threads)
         form.addRow("Tile size", self.tile)
         form.addRow("Tile overlap", self.overlap)
-        self.qat = JobForm(QAT, runner, self.device.currentData)
-        self.sweep = JobForm(SWEEP, runner, self.device.currentData)
+        self.qat = QatForm(runner, self.device.currentData, use_plan)
+        self.sweep = SweepForm(runner, self.device.currentData, use_plan)
+        self.jobs = QTabWidget()
+        self.jobs.addTab(self.qat, QatForm.title)
+        self.jobs.addTab(self.sweep, SweepForm.title)
         layout = QVBoxLayout(self)
         layout.addWidget(run)
-        layout.addWidget(self.qat)
-        layout.addWidget(self.sweep)
-        layout.addStretch(1)
+        layout.addWidget(self.jobs, 1)
 
     def load(self, cfg: AppSettings) -> None:
         self.device.setCurrentIndex(max(0, self.device.findData(cfg.device)))
         self.threads.setValue(cfg.threads)
         self.tile.setValue(cfg.tile)
         self.overlap.setValue(cfg.overlap)
+        for form in (self.qat, self.sweep):
+            form.set_models(cfg.extra_models, cfg.model)
 
     def store(self, cfg: AppSettings) -> None:
         cfg.device = self.device.currentData()

@@ -729,7 +729,7 @@ class MainWindow(QMainWindow):
         from app.settings_dialog import SettingsDialog
 
         if self._settings_dialog is None:
-            self._settings_dialog = SettingsDialog(self.cfg, self.runner, self)
+            self._settings_dialog = SettingsDialog(self.cfg, self.runner, self, use_plan=self.set_precision)
             self._settings_dialog.applied.connect(self._settings_applied)
         self._settings_dialog.load(self.cfg)
         self._settings_dialog.show()

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.advanced_pane import AdvancedPane
+from app.advanced_pane import AdvancedPane, UsePlan
 from app.settings import SAVE_FORMATS, AppSettings
 from app.worker import JobRunner
 
@@ -28,11 +28,12 @@ from app.worker import JobRunner
 class SettingsDialog(QDialog):
     applied = Signal()
 
-    def __init__(self, cfg: AppSettings, runner: JobRunner, parent=None) -> None:
+    def __init__(self, cfg: AppSettings, runner: JobRunner, parent=None, use_plan: UsePlan | None = None) -> None:
+        """``use_plan(spec)``: puts a plan or artifact produced in the Advanced pane into the precision picker."""
         super().__init__(parent)
         self.cfg = cfg
         self.setWindowTitle("Settings")
-        self.resize(620, 640)
+        self.resize(720, 820)
 
         general = QWidget()
         form = QFormLayout(general)
@@ -58,7 +59,7 @@ class SettingsDialog(QDialog):
         self.compute_pi = QCheckBox("Compute PI (needs the Ma model; about 15 s per 512x512 output on 2 cores)")
         form.addRow("Metrics", self.compute_pi)
 
-        self.advanced = AdvancedPane(runner)
+        self.advanced = AdvancedPane(runner, use_plan)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.advanced)

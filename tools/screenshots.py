@@ -1,12 +1,15 @@
 """Take the app's screenshots for docs/screenshots/ (run under a real X server, e.g. xvfb-run).
 
-    xvfb-run -a .venv/bin/python tools/screenshots.py [--photo FILE] [--out docs/screenshots]
+    xvfb-run -a .venv/bin/python tools/screenshots.py [--only main|advanced] [--photo FILE] [--out docs/screenshots]
 
 Drives the real window: queues a crop of a real photo, upscales it with the default ESRGAN in fp32
 and (when this build has the quantization engine) in the paper's mixed precision, and grabs
   main_ab_split.png     the main window with an A/B split (fp32 | mixed, or input | fp32),
   difference_view.png   the |A-B| heat map of the same pair,
-  advanced_pane.png     Settings > Advanced.
+  advanced_pane.png     Settings > Advanced after a real PTQ sweep run from the pane: with the trained
+                        SRGAN on three small Set14 images when models/srgan.safetensors exists, else on a
+                        tiny random-weight RRDBNet and three crops of the bundled samples (the pane's
+                        report names the generator, so the shot says which).
 Uses a throw-away settings file, so your own settings are untouched.
 """
 
@@ -23,6 +26,10 @@ PHOTO = REPO.parent / "shared" / "data" / "train" / "photos" / "lomiri-wallpaper
 # The dragonfly, in the photo's own pixels; shrunk /8 it is a 211x158 input (an 844x632 output).
 CROP = (1690, 898, 3379, 2165)
 SHRINK = 8
+SRGAN = REPO / "models" / "srgan.safetensors"
+SET14 = REPO.parent / "shared" / "data" / "Set14"
+SWEEP_IMAGES = ("face.png", "comic.png", "foreman.png")  # the smallest of Set14
+SAMPLE_CROPS = (("coffee", (60, 20)), ("chelsea", (70, 30)), ("astronaut", (40, 10)))
 
 
 def make_input(photo: Path, folder: Path) -> Path:
@@ -60,34 +67,36 @@ def grab(widget, path: Path) -> None:
     print(f"wrote {path}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photo", type=Path, default=PHOTO)
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
-    args = parser.parse_args(argv)
-    if not args.photo.is_file():
-        raise SystemExit(f"{args.photo}: photo not found (pass --photo)")
-    args.out.mkdir(parents=True, exist_ok=True)
+def sweep_inputs(folder: Path) -> tuple[str, Path]:
+    """(generator, evaluation folder) for the Advanced pane's sweep; see the module docstring."""
+    import shutil
 
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    data = folder / "sweep-images"
+    data.mkdir()
+    if SRGAN.is_file():
+        for name in SWEEP_IMAGES:
+            shutil.copy(SET14 / name, data / name)
+        return "srgan", data
+    import torch
+    from PIL import Image
 
-    from app import resources
+    from engine import archs
+    from engine.weights import save_model
+
+    for name, (x, y) in SAMPLE_CROPS:
+        with Image.open(REPO / "resources" / "samples" / f"{name}.png") as im:
+            im.convert("RGB").crop((x, y, x + 116, y + 112)).save(data / f"{name}.png")
+    torch.manual_seed(0)
+    net = archs.build("rrdbnet", num_feat=8, num_block=2, num_grow=4).eval()
+    card = {"name": "tiny_rrdb", "display_name": "tiny RRDBNet, random weights (screenshot demo)"}
+    return str(save_model(net, folder / "tiny_rrdb.safetensors", card)), data
+
+
+def shoot_main(window, photo: Path, tmp: Path, out: Path) -> None:
     from app.compare_panel import INPUT, output_id
-    from app.main_window import MainWindow
     from app.session import ResultKey
 
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName("mpsr-screenshots")
-    app.setWindowIcon(resources.app_icon())
-    app.setStyleSheet(resources.style_sheet())
-    tmp = Path(tempfile.mkdtemp(prefix="mpsr-shots-"))
-    window = MainWindow(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
-    window.resize(1440, 920)
-    window.show()
-    wait_idle(window)
-
-    window.add_paths([make_input(args.photo, tmp)])
+    window.add_paths([make_input(photo, tmp)])
     window.set_model("esrgan")
     window.set_precision("fp32")
     window.upscale()
@@ -110,19 +119,68 @@ def main(argv: list[str] | None = None) -> int:
     panel.view.zoom_fit()
     panel.view.set_split(0.5)
     wait_idle(window)  # metrics for the pair
-    grab(window, args.out / "main_ab_split.png")
+    grab(window, out / "main_ab_split.png")
 
     window.diff_action.setChecked(True)
     wait_idle(window)
-    grab(window, args.out / "difference_view.png")
+    grab(window, out / "difference_view.png")
     window.diff_action.setChecked(False)
 
+
+def shoot_advanced(window, tmp: Path, out: Path) -> None:
+    model, data = sweep_inputs(tmp)
     dialog = window.open_settings()
     dialog.tabs.setCurrentIndex(1)
-    dialog.resize(680, 900)
+    dialog.resize(860, 1400)
+    pane = dialog.advanced
+    form = pane.sweep
+    pane.jobs.setCurrentWidget(form)
+    form.model.setCurrentText(model)
+    form.method.setCurrentIndex(form.method.findData("ptq"))
+    form.space.setCurrentIndex(form.space.findData("stages"))
+    form.data.setText(str(data))
+    form.recommend.setChecked(True)
+    form.budget.setValue(0.1)
+    form.out.setText(str(tmp / "sweep"))
+    # The CPU warning is a modal question; the shot is of the finished sweep, so it is not asked here.
+    if form.start(confirm=False) is None:
+        raise SystemExit("the sweep did not start: " + form.log.toPlainText())
     wait_idle(window)
-    grab(dialog, args.out / "advanced_pane.png")
+    if form.result is None:
+        raise SystemExit("the sweep failed: " + form.log.toPlainText().splitlines()[-1])
+    grab(dialog, out / "advanced_pane.png")
     dialog.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("main", "advanced"), help="take only these shots")
+    parser.add_argument("--photo", type=Path, default=PHOTO)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    args = parser.parse_args(argv)
+    if args.only != "advanced" and not args.photo.is_file():
+        raise SystemExit(f"{args.photo}: photo not found (pass --photo)")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app import resources
+    from app.main_window import MainWindow
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("mpsr-screenshots")
+    app.setWindowIcon(resources.app_icon())
+    app.setStyleSheet(resources.style_sheet())
+    tmp = Path(tempfile.mkdtemp(prefix="mpsr-shots-"))
+    window = MainWindow(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
+    window.resize(1440, 920)
+    window.show()
+    wait_idle(window)
+    if args.only in (None, "main"):
+        shoot_main(window, args.photo, tmp, args.out)
+    if args.only in (None, "advanced"):
+        shoot_advanced(window, tmp, args.out)
     window.close()
     return 0
 

@@ -45,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--adv-weight", type=float, metavar="W")
     s.add_argument("--fm-weight", type=float, metavar="W")
     s.add_argument("--pixel-weight", type=float, metavar="W")
+    s.add_argument("--d-feat", type=int, metavar="N", help="discriminator width (default 64, as in SRGAN)")
     s.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors (+ .json model card)")
     s.set_defaults(func=run_srgan)
 
@@ -70,7 +71,7 @@ def run_srgan(args: argparse.Namespace) -> int:
     from engine.train import train_srgan
 
     overrides = {k: v for k, v in (("lr", args.lr), ("adv_weight", args.adv_weight), ("fm_weight", args.fm_weight),
-                                   ("pixel_weight", args.pixel_weight)) if v is not None}
+                                   ("pixel_weight", args.pixel_weight), ("d_feat", args.d_feat)) if v is not None}
     start = time.perf_counter()
     with progress_bar(f"SRGAN {args.phase}") as bar:
         out = train_srgan(args.output, data=args.data, phase=args.phase, steps=args.steps, init=args.init,

@@ -25,11 +25,14 @@ from .discriminator import Discriminator
 from .distributed import World, setup, unwrap
 
 PHASES = ("pretrain", "gan")
-DEVIATION = ("No ImageNet VGG weights offline: the VGG content loss of SRGAN is replaced by L1 to HR plus "
-             "feature matching on the discriminator's block outputs.")
+DEVIATION = {
+    "pretrain": "L1 pixel loss (as in ESRGAN's pre-training) instead of SRResNet's MSE.",
+    "gan": ("No ImageNet VGG weights offline: the VGG content loss of SRGAN is replaced by L1 to HR plus "
+            "feature matching on the discriminator's block outputs."),
+}
 DEFAULTS = {
     "pretrain": {"lr": 4e-4, "pixel_weight": 1.0, "fm_weight": 0.0, "adv_weight": 0.0},
-    "gan": {"lr": 1e-4, "pixel_weight": 1.0, "fm_weight": 1.0, "adv_weight": 5e-3},
+    "gan": {"lr": 1e-4, "pixel_weight": 1.0, "fm_weight": 1.0, "adv_weight": 5e-3, "d_feat": 64},
 }
 
 
@@ -58,7 +61,7 @@ class GanJob:
     def __init__(self, generator: torch.nn.Module, config: dict[str, Any], world: World) -> None:
         self.config = config
         self.generator = world.wrap(generator.to(world.device).train())
-        self.disc = world.wrap(Discriminator().to(world.device).train())
+        self.disc = world.wrap(Discriminator(int(config["d_feat"])).to(world.device).train())
         self.opt_g = torch.optim.Adam(self.generator.parameters(), config["lr"], betas=(0.9, 0.99))
         self.opt_d = torch.optim.Adam(self.disc.parameters(), config["lr"], betas=(0.9, 0.99))
 
@@ -112,7 +115,7 @@ def train_srgan(
     """Train an SRGAN generator (SRResNet) and write it with its model card to ``out``; returns ``out``.
 
     ``phase="pretrain"`` trains from scratch (or from ``init``) with L1; ``phase="gan"`` fine-tunes ``init``
-    adversarially. ``overrides``: lr, pixel_weight, fm_weight, adv_weight.
+    adversarially. ``overrides``: lr, pixel_weight, fm_weight, adv_weight, d_feat (discriminator width).
     """
     if phase not in PHASES:
         raise MPSRError(f"unknown training phase {phase!r}; use {' or '.join(PHASES)}")
@@ -148,7 +151,7 @@ def train_srgan(
             "losses": ("L1 to HR" if phase == "pretrain" else
                        f"{config['pixel_weight']} x L1 + {config['fm_weight']} x discriminator feature matching"
                        f" + {config['adv_weight']} x adversarial (BCE)"),
-            "deviation_from_paper": DEVIATION,
+            "deviation_from_paper": DEVIATION[phase],
             "license": "BSD-3-Clause (trained by MPSR)",
         }
         save_model(unwrap(job.generator).cpu(), out, card)

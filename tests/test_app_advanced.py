@@ -1,0 +1,194 @@
+"""Settings > Advanced driven through its real widgets: QAT and sweeps on a tiny generator, offscreen."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QUrl
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QMessageBox
+
+from app.main_window import MainWindow
+from engine import archs
+from engine.weights import save_model
+
+QStandardPaths.setTestModeEnabled(True)
+REPO = Path(__file__).resolve().parents[1]
+JOB_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def hr_dir(tmp_path_factory) -> Path:
+    """Three 116x112 crops of the bundled photos: training patches for QAT, evaluation images for sweeps."""
+    folder = tmp_path_factory.mktemp("hr")
+    for name, (x, y) in (("coffee", (60, 20)), ("chelsea", (70, 30)), ("astronaut", (40, 10))):
+        with Image.open(REPO / "resources" / "samples" / f"{name}.png") as im:
+            im.convert("RGB").crop((x, y, x + 116, y + 112)).save(folder / f"{name}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    import torch
+
+    torch.manual_seed(0)
+    net = archs.build("rrdbnet", num_feat=8, num_block=2, num_grow=4).eval()
+    path = tmp_path_factory.mktemp("model") / "tiny_rrdb.safetensors"
+    return save_model(net, path, {"name": "tiny_rrdb", "display_name": "Tiny RRDB"})
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("MPSR_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no Ma model: PI is n/a, not 15 s an image
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.show()
+    _idle(qtbot, w)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    """The CPU warning's questions, answered from ``answers.reply`` (Yes unless a test says otherwise)."""
+
+    class Answers:
+        def __init__(self) -> None:
+            self.reply = QMessageBox.StandardButton.Yes
+            self.asked: list[str] = []
+
+    answers = Answers()
+
+    def question(parent, title, text, *args):
+        answers.asked.append(text)
+        return answers.reply
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return answers
+
+
+def _idle(qtbot, window) -> None:
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=JOB_TIMEOUT_MS)
+
+
+def _pane(window):
+    dialog = window.open_settings()
+    pane = dialog.advanced
+    pane.device.setCurrentIndex(pane.device.findData("cpu"))  # the CPU warning applies on any machine
+    return pane
+
+
+def _qat(pane, model: Path, data: Path, out: Path, steps: int):
+    form = pane.qat
+    form.model.setCurrentText(str(model))
+    form.plan.setText("mixed")
+    form.data.setText(str(data))
+    form.steps.setValue(steps)
+    form.out.setText(str(out))
+    return form
+
+
+def test_qat_runs_and_its_artifact_goes_to_the_precision_picker(qtbot, window, tiny_model, hr_dir, tmp_path):
+    form = _qat(_pane(window), tiny_model, hr_dir, tmp_path / "qat" / "tiny-mixed", steps=1)
+    assert form.start(confirm=False) is form.running
+    _idle(qtbot, window)
+    artifact = tmp_path / "qat" / "tiny-mixed.safetensors"
+    assert form.out.text() == str(artifact)  # the suffix the artifact needs is added
+    log = form.log.toPlainText()
+    assert "step 1/1 loss" in log and f"Done: {artifact}" in log
+    assert form.result == artifact and artifact.is_file()
+    assert str(artifact) in form.results.toPlainText()
+
+    qtbot.mouseClick(form.offered[str(artifact)], Qt.MouseButton.LeftButton)
+    combo = window.precision_combo
+    assert combo.currentData() == str(artifact) == window.cfg.precision
+    assert combo.currentText() == artifact.name
+    assert not form.offered[str(artifact)].isEnabled()
+
+
+def test_cancel_mid_qat_leaves_no_artifact_and_the_rerun_resumes(qtbot, window, tiny_model, hr_dir, tmp_path):
+    out = tmp_path / "cancel.safetensors"
+    form = _qat(_pane(window), tiny_model, hr_dir, out, steps=400)
+    form.start(confirm=False)
+    qtbot.waitUntil(lambda: "loss" in form.log.toPlainText(), timeout=JOB_TIMEOUT_MS)
+    qtbot.mouseClick(form.cancel, Qt.MouseButton.LeftButton)
+    _idle(qtbot, window)
+    assert form.running is None and form.launch.isEnabled()
+    assert "Cancelled" in form.log.toPlainText().splitlines()[-1]
+    assert not out.exists() and (tmp_path / "cancel.safetensors.work" / "checkpoint.pt").is_file()
+
+    form.log.clear()
+    form.start(confirm=False)
+    qtbot.waitUntil(lambda: re.search(r"^step \d+/400", form.log.toPlainText(), re.MULTILINE) is not None,
+                    timeout=JOB_TIMEOUT_MS)
+    form.cancel.click()
+    _idle(qtbot, window)
+    log = form.log.toPlainText()
+    assert "Found a checkpoint" in log
+    first = int(re.search(r"^step (\d+)/400", log, re.MULTILINE).group(1))
+    assert first >= 1  # continued from the checkpoint, not from step 0
+    assert not out.exists()
+
+
+def test_cpu_warning_no_aborts_the_start(qtbot, window, answers, tiny_model, hr_dir, tmp_path):
+    answers.reply = QMessageBox.StandardButton.No
+    out = tmp_path / "never.safetensors"
+    form = _qat(_pane(window), tiny_model, hr_dir, out, steps=5000)
+    qtbot.mouseClick(form.launch, Qt.MouseButton.LeftButton)
+    assert form.measuring is not None and form.running is None  # one step is timed in the worker before asking
+    _idle(qtbot, window)
+    assert len(answers.asked) == 1
+    assert re.search(r"on the CPU: about [\d.]+ (minutes|hours) \(measured: \d+\.\d\d s per step x 5000 steps\)",
+                     answers.asked[0])
+    assert form.log.toPlainText().splitlines()[-1] == "Not started."
+    assert form.running is None and form.launch.isEnabled()
+    assert not out.exists() and not (tmp_path / "never.safetensors.work").exists()
+
+
+def test_sweep_shows_its_table_and_plots_and_offers_the_recommended_plan(qtbot, window, answers, tiny_model, hr_dir,
+                                                                         tmp_path):
+    pane = _pane(window)
+    form = pane.sweep
+    pane.jobs.setCurrentWidget(form)
+    form.model.setCurrentText(str(tiny_model))
+    form.method.setCurrentIndex(form.method.findData("ptq"))
+    assert not form.steps.isEnabled()  # steps are for QAT sweeps
+    form.data.setText(str(hr_dir))
+    form.recommend.setChecked(True)
+    form.budget.setValue(0.5)
+    out = tmp_path / "sweep"
+    form.out.setText(str(out))
+    qtbot.mouseClick(form.launch, Qt.MouseButton.LeftButton)
+    _idle(qtbot, window)
+    assert "17 plans to measure, each on 3 images" in answers.asked[0]
+    assert form.result == out / "sweep.json"
+    data = json.loads(form.result.read_text())
+    assert data["complete"] and len(data["rows"]) == 17
+
+    plan = data["recommendations"]["stage"]["plan"]
+    text = form.results.toPlainText()
+    assert all(row["plan"] in text for row in data["rows"])
+    assert f"Stage plan for quality loss <= 0.5 dB PSNR-Y (fastest): {plan}" in text
+    assert "recommended (stage)" in text and "sweep.md" in text
+    doc = form.results.document()
+    for name in data["files"]["plots"].values():
+        image = doc.resource(QTextDocument.ResourceType.ImageResource, QUrl(name))
+        assert image is not None and not image.isNull()
+    assert list(form.offered) == [plan]
+    qtbot.mouseClick(form.offered[plan], Qt.MouseButton.LeftButton)
+    assert window.precision_combo.currentData() == plan == window.cfg.precision
+
+    # The same output again: every row is reused, only the report is rewritten.
+    form.start()
+    _idle(qtbot, window)
+    assert "0 plans to measure (17 already measured in the output folder are reused)" in answers.asked[1]
+    assert "Found a sweep with 17 measured plans" in form.log.toPlainText()
+    assert form.result == out / "sweep.json" and list(form.offered) == [plan]
