@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MPSR   := $(VENV)/bin/mpsr
 STAMP  := $(VENV)/.mpsr-installed
 
-.PHONY: run test bench models setup clean
+.PHONY: run test bench models setup clean package
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ test: models
 
 bench: models
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Desktop bundle dist/mpsr (PyInstaller, own venv in packaging/.venv), then its smoke test; see packaging/README.md.
+package:
+	PYTHON=$(PYTHON) bash packaging/build.sh
 
 clean:
 	rm -rf $(VENV) out build dist
