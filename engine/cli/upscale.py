@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.cli.common import error, progress_bar
 from engine.errors import MPSRError
-from engine.upscaler import DEFAULT_OVERLAP, DEFAULT_TILE
+from engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -46,6 +46,16 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import (os.umask can only be read by setting it, which races with other threads).
+_UMASK = _read_umask()
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temp file beside ``path``, then rename it over ``path``.
 
@@ -59,6 +69,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     open(tmp, "xb").close()
     try:
         write(tmp)
+        # Some writers (safetensors) recreate the file with mode 0600; give it the mode of an ordinary file.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
