@@ -7,10 +7,10 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-from engine import archs  # noqa: E402
+from engine import archs
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MPSR_DATA", REPO.parent / "shared" / "data"))
@@ -45,3 +45,26 @@ def photo_lr():
     img = Image.open(REPO / "resources" / "samples" / "coffee.png").convert("RGB")
     lr = img.resize((img.width // 4, img.height // 4), Image.Resampling.BICUBIC)
     return np.asarray(lr, dtype=np.float32) / 255.0
+
+
+@pytest.fixture(scope="session")
+def hr_dir(tmp_path_factory) -> Path:
+    """Three 116x112 HR crops of the bundled samples: a tiny evaluation / training folder."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("hr")
+    for name, (x, y) in (("coffee", (60, 20)), ("chelsea", (70, 30)), ("astronaut", (40, 10))):
+        with Image.open(REPO / "resources" / "samples" / f"{name}.png") as im:
+            im.convert("RGB").crop((x, y, x + 116, y + 112)).save(folder / f"{name}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_rrdb_file(tmp_path_factory) -> Path:
+    """A tiny RRDBNet saved as a weights file with its model card."""
+    from engine.weights import save_model
+
+    torch.manual_seed(0)
+    net = archs.build("rrdbnet", num_feat=8, num_block=2, num_grow=4).eval()
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    return save_model(net, path, {"name": "tiny", "display_name": "tiny RRDBNet"})

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 pytest.importorskip("PySide6")
 
@@ -16,32 +15,10 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
-from engine import archs
-from engine.weights import save_model
 
 QStandardPaths.setTestModeEnabled(True)
 REPO = Path(__file__).resolve().parents[1]
 JOB_TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def hr_dir(tmp_path_factory) -> Path:
-    """Three 116x112 crops of the bundled photos: training patches for QAT, evaluation images for sweeps."""
-    folder = tmp_path_factory.mktemp("hr")
-    for name, (x, y) in (("coffee", (60, 20)), ("chelsea", (70, 30)), ("astronaut", (40, 10))):
-        with Image.open(REPO / "resources" / "samples" / f"{name}.png") as im:
-            im.convert("RGB").crop((x, y, x + 116, y + 112)).save(folder / f"{name}.png")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    import torch
-
-    torch.manual_seed(0)
-    net = archs.build("rrdbnet", num_feat=8, num_block=2, num_grow=4).eval()
-    path = tmp_path_factory.mktemp("model") / "tiny_rrdb.safetensors"
-    return save_model(net, path, {"name": "tiny_rrdb", "display_name": "Tiny RRDB"})
 
 
 @pytest.fixture
@@ -96,8 +73,8 @@ def _qat(pane, model: Path, data: Path, out: Path, steps: int):
     return form
 
 
-def test_qat_runs_and_its_artifact_goes_to_the_precision_picker(qtbot, window, tiny_model, hr_dir, tmp_path):
-    form = _qat(_pane(window), tiny_model, hr_dir, tmp_path / "qat" / "tiny-mixed", steps=1)
+def test_qat_runs_and_its_artifact_goes_to_the_precision_picker(qtbot, window, tiny_rrdb_file, hr_dir, tmp_path):
+    form = _qat(_pane(window), tiny_rrdb_file, hr_dir, tmp_path / "qat" / "tiny-mixed", steps=1)
     assert form.start(confirm=False) is form.running
     _idle(qtbot, window)
     artifact = tmp_path / "qat" / "tiny-mixed.safetensors"
@@ -114,9 +91,9 @@ def test_qat_runs_and_its_artifact_goes_to_the_precision_picker(qtbot, window, t
     assert not form.offered[str(artifact)].isEnabled()
 
 
-def test_cancel_mid_qat_leaves_no_artifact_and_the_rerun_resumes(qtbot, window, tiny_model, hr_dir, tmp_path):
+def test_cancel_mid_qat_leaves_no_artifact_and_the_rerun_resumes(qtbot, window, tiny_rrdb_file, hr_dir, tmp_path):
     out = tmp_path / "cancel.safetensors"
-    form = _qat(_pane(window), tiny_model, hr_dir, out, steps=400)
+    form = _qat(_pane(window), tiny_rrdb_file, hr_dir, out, steps=400)
     form.start(confirm=False)
     qtbot.waitUntil(lambda: "loss" in form.log.toPlainText(), timeout=JOB_TIMEOUT_MS)
     qtbot.mouseClick(form.cancel, Qt.MouseButton.LeftButton)
@@ -138,10 +115,10 @@ def test_cancel_mid_qat_leaves_no_artifact_and_the_rerun_resumes(qtbot, window, 
     assert not out.exists()
 
 
-def test_cpu_warning_no_aborts_the_start(qtbot, window, answers, tiny_model, hr_dir, tmp_path):
+def test_cpu_warning_no_aborts_the_start(qtbot, window, answers, tiny_rrdb_file, hr_dir, tmp_path):
     answers.reply = QMessageBox.StandardButton.No
     out = tmp_path / "never.safetensors"
-    form = _qat(_pane(window), tiny_model, hr_dir, out, steps=5000)
+    form = _qat(_pane(window), tiny_rrdb_file, hr_dir, out, steps=5000)
     qtbot.mouseClick(form.launch, Qt.MouseButton.LeftButton)
     assert form.measuring is not None and form.running is None  # one step is timed in the worker before asking
     _idle(qtbot, window)
@@ -153,12 +130,12 @@ def test_cpu_warning_no_aborts_the_start(qtbot, window, answers, tiny_model, hr_
     assert not out.exists() and not (tmp_path / "never.safetensors.work").exists()
 
 
-def test_sweep_shows_its_table_and_plots_and_offers_the_recommended_plan(qtbot, window, answers, tiny_model, hr_dir,
+def test_sweep_shows_its_table_and_plots_and_offers_the_recommended_plan(qtbot, window, answers, tiny_rrdb_file, hr_dir,
                                                                          tmp_path):
     pane = _pane(window)
     form = pane.sweep
     pane.jobs.setCurrentWidget(form)
-    form.model.setCurrentText(str(tiny_model))
+    form.model.setCurrentText(str(tiny_rrdb_file))
     form.method.setCurrentIndex(form.method.findData("ptq"))
     assert not form.steps.isEnabled()  # steps are for QAT sweeps
     form.data.setText(str(hr_dir))

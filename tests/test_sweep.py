@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from engine import archs
@@ -30,7 +29,6 @@ from engine.sweep import (
 from engine.sweep.plans import FP32, INT8, MIXED, unit_of
 from engine.sweep.recommend import Additive, block_candidates
 from engine.sweep.store import IMAGE_KEYS, ROW_KEYS
-from engine.weights import save_model
 
 REPO = Path(__file__).resolve().parents[1]
 CALIB = CalibrationSpec(None, count=2, patch=16)  # bundled samples, few and small: the tests are about the sweep
@@ -45,27 +43,9 @@ def isolated(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def hr_dir(tmp_path_factory) -> Path:
-    """Three textured 112x116 crops of the bundled photos (large enough for NIQE after the border crop)."""
-    folder = tmp_path_factory.mktemp("hr")
-    for name, (x, y) in (("coffee", (60, 20)), ("chelsea", (70, 30)), ("astronaut", (40, 10))):
-        Image.open(REPO / "resources" / "samples" / f"{name}.png").convert("RGB").crop((x, y, x + 116, y + 112)).save(
-            folder / f"{name}.png")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    net = archs.build("rrdbnet", num_feat=8, num_block=2, num_grow=4).eval()
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    return save_model(net, path, {"name": "tiny", "display_name": "tiny RRDBNet"})
-
-
-@pytest.fixture(scope="module")
-def stages_sweep(isolated, tmp_path_factory, model_file, hr_dir) -> Path:
+def stages_sweep(isolated, tmp_path_factory, tiny_rrdb_file, hr_dir) -> Path:
     out = tmp_path_factory.mktemp("stages")
-    return run_sweep(model_file, "ptq", hr_dir, None, out, calib=CALIB)
+    return run_sweep(tiny_rrdb_file, "ptq", hr_dir, None, out, calib=CALIB)
 
 
 def test_plan_spaces():
@@ -85,7 +65,7 @@ def test_plan_spaces():
     assert len(plans_for("blocks", rrdb)) == 1 + 1 + 8 + 1
 
 
-def test_stage_sweep_writes_15_plus_reference_rows_with_the_schema(stages_sweep, model_file, hr_dir):
+def test_stage_sweep_writes_15_plus_reference_rows_with_the_schema(stages_sweep, tiny_rrdb_file, hr_dir):
     data = json.loads(stages_sweep.read_text())
     assert data["format"] == "mpsr-sweep" and data["version"] == 1 and data["complete"] is True
     rows = {r["plan"]: r for r in data["rows"]}
@@ -101,7 +81,7 @@ def test_stage_sweep_writes_15_plus_reference_rows_with_the_schema(stages_sweep,
     assert rows[FP32]["psnr_fp32"] is None
     assert all(math.isfinite(r["psnr_fp32"]) for p, r in rows.items() if p != FP32)
     # fp32 size is the float weights as safetensors: exactly the model file saved the same way.
-    assert rows[FP32]["size_bytes"] == model_file.stat().st_size
+    assert rows[FP32]["size_bytes"] == tiny_rrdb_file.stat().st_size
     assert rows[INT8]["size_bytes"] < rows["8,8,32,32"]["size_bytes"] < rows[FP32]["size_bytes"]
     assert data["config"]["images"] == sorted(p.name for p in hr_dir.iterdir())
     assert (stages_sweep.parent / ".cache" / "fp32").is_dir()
@@ -128,12 +108,12 @@ def _cancel_after(token: CancelToken, rows: int, seen: list):
     return report
 
 
-def test_cancel_keeps_a_valid_partial_file_and_resume_measures_only_the_rest(isolated, tmp_path, model_file, hr_dir,
+def test_cancel_keeps_a_valid_partial_file_and_resume_measures_only_the_rest(isolated, tmp_path, tiny_rrdb_file, hr_dir,
                                                                             monkeypatch):
     out = tmp_path / "sweep"
     token, seen = CancelToken(), []
     with pytest.raises(Cancelled):
-        run_sweep(model_file, "ptq", hr_dir, None, out, _cancel_after(token, 5, seen), token, calib=CALIB)
+        run_sweep(tiny_rrdb_file, "ptq", hr_dir, None, out, _cancel_after(token, 5, seen), token, calib=CALIB)
     partial = load_sweep(out)
     assert not partial.complete and len(partial.rows) == 5 and partial.rows[0]["plan"] == FP32
     assert not (out / "sweep.md").exists()
@@ -148,7 +128,7 @@ def test_cancel_keeps_a_valid_partial_file_and_resume_measures_only_the_rest(iso
 
     monkeypatch.setattr(runner, "measure_row", counting)
     seen.clear()
-    run_sweep(model_file, "ptq", hr_dir, None, out, seen.append, calib=CALIB)
+    run_sweep(tiny_rrdb_file, "ptq", hr_dir, None, out, seen.append, calib=CALIB)
     done = load_sweep(out)
     assert done.complete and len(done.rows) == 17
     assert sorted(measured) == sorted(set(plans_for("stages", archs.build("rrdbnet"))) - {r["plan"] for r in partial.rows})
@@ -157,10 +137,10 @@ def test_cancel_keeps_a_valid_partial_file_and_resume_measures_only_the_rest(iso
 
     # A folder holding another run is refused, not mixed.
     with pytest.raises(MPSRError, match="another run .*metrics"):
-        run_sweep(model_file, "ptq", hr_dir, None, out, calib=CALIB, metrics=["psnr"])
+        run_sweep(tiny_rrdb_file, "ptq", hr_dir, None, out, calib=CALIB, metrics=["psnr"])
 
 
-def test_cancel_inside_a_row(isolated, tmp_path, model_file, hr_dir):
+def test_cancel_inside_a_row(isolated, tmp_path, tiny_rrdb_file, hr_dir):
     out = tmp_path / "sweep"
     token = CancelToken()
 
@@ -169,7 +149,7 @@ def test_cancel_inside_a_row(isolated, tmp_path, model_file, hr_dir):
             token.cancel()
 
     with pytest.raises(Cancelled):
-        run_sweep(model_file, "ptq", hr_dir, None, out, report, token, calib=CALIB)
+        run_sweep(tiny_rrdb_file, "ptq", hr_dir, None, out, report, token, calib=CALIB)
     assert [r["plan"] for r in load_sweep(out).rows] == [FP32, *stage_subsets()[:1]]
 
 
@@ -263,8 +243,8 @@ def test_block_estimates_and_greedy_choice():
         block_candidates(model, Budget(max_size_mb=20))
 
 
-def test_block_sweep_measures_the_estimated_plan(isolated, tmp_path, model_file, hr_dir):
-    path = run_sweep(model_file, "ptq", hr_dir, None, tmp_path / "blocks", space="blocks", calib=CALIB,
+def test_block_sweep_measures_the_estimated_plan(isolated, tmp_path, tiny_rrdb_file, hr_dir):
+    path = run_sweep(tiny_rrdb_file, "ptq", hr_dir, None, tmp_path / "blocks", space="blocks", calib=CALIB,
                      recommend={"max_size_mb": 10})
     sweep = load_sweep(path)
     block = sweep.recommendations["block"]
@@ -281,8 +261,8 @@ def test_block_sweep_measures_the_estimated_plan(isolated, tmp_path, model_file,
     assert (path.parent / "sensitivity_blocks.png").is_file()
 
 
-def test_parallel_workers_give_the_serial_results(isolated, tmp_path, stages_sweep, model_file, hr_dir):
-    path = run_sweep(model_file, "ptq", hr_dir, None, tmp_path / "par", calib=CALIB, workers=2)
+def test_parallel_workers_give_the_serial_results(isolated, tmp_path, stages_sweep, tiny_rrdb_file, hr_dir):
+    path = run_sweep(tiny_rrdb_file, "ptq", hr_dir, None, tmp_path / "par", calib=CALIB, workers=2)
     serial = {r["plan"]: r for r in load_sweep(stages_sweep).rows}
     parallel = load_sweep(path)
     assert parallel.config["runs"][-1]["workers"] == 2 and len(parallel.rows) == 17
@@ -291,15 +271,15 @@ def test_parallel_workers_give_the_serial_results(isolated, tmp_path, stages_swe
             assert row[key] == pytest.approx(serial[row["plan"]][key], abs=1e-6)
 
 
-def test_calibrating_on_the_evaluation_set_is_refused(isolated, tmp_path, model_file, hr_dir):
+def test_calibrating_on_the_evaluation_set_is_refused(isolated, tmp_path, tiny_rrdb_file, hr_dir):
     with pytest.raises(MPSRError, match="also in the evaluation set"):
-        run_sweep(model_file, "ptq", hr_dir, None, tmp_path / "x", calib=hr_dir)
+        run_sweep(tiny_rrdb_file, "ptq", hr_dir, None, tmp_path / "x", calib=hr_dir)
 
 
-def test_qat_sweep_trains_each_plan(isolated, tmp_path, stages_sweep, model_file, hr_dir):
+def test_qat_sweep_trains_each_plan(isolated, tmp_path, stages_sweep, tiny_rrdb_file, hr_dir):
     with pytest.raises(MPSRError, match="steps >= 1"):
-        run_sweep(model_file, "qat", hr_dir, 0, tmp_path / "qat")
-    path = run_sweep(model_file, "qat", hr_dir, 1, tmp_path / "qat", space="blocks", calib=CALIB)
+        run_sweep(tiny_rrdb_file, "qat", hr_dir, 0, tmp_path / "qat")
+    path = run_sweep(tiny_rrdb_file, "qat", hr_dir, 1, tmp_path / "qat", space="blocks", calib=CALIB)
     sweep = load_sweep(path)
     assert sweep.config["calibration"]["used_for"] == "QAT training data"
     rows = {r["plan"]: r for r in sweep.rows}
@@ -308,9 +288,9 @@ def test_qat_sweep_trains_each_plan(isolated, tmp_path, stages_sweep, model_file
     assert load_sweep(stages_sweep).row(INT8)["psnr_fp32"] != pytest.approx(rows[INT8]["psnr_fp32"], abs=1e-3)
 
 
-def test_cli_end_to_end(isolated, tmp_path, model_file, hr_dir, capsys):
+def test_cli_end_to_end(isolated, tmp_path, tiny_rrdb_file, hr_dir, capsys):
     out = tmp_path / "cli"
-    code = main(["sweep", "--model", str(model_file), "--method", "ptq", "--data", str(hr_dir), "--out", str(out),
+    code = main(["sweep", "--model", str(tiny_rrdb_file), "--method", "ptq", "--data", str(hr_dir), "--out", str(out),
                  "--recommend", "--max-quality-loss", "0.05", "--metrics", "psnr,ssim"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -328,14 +308,14 @@ def test_cli_end_to_end(isolated, tmp_path, model_file, hr_dir, capsys):
         (["--method", "qat"], "QAT sweeps need"),
     ],
 )
-def test_cli_errors_are_one_line(tmp_path, model_file, hr_dir, capsys, args, message):
-    code = main(["sweep", "--model", str(model_file), "--data", str(hr_dir), "--out", str(tmp_path / "o"), *args])
+def test_cli_errors_are_one_line(tmp_path, tiny_rrdb_file, hr_dir, capsys, args, message):
+    code = main(["sweep", "--model", str(tiny_rrdb_file), "--data", str(hr_dir), "--out", str(tmp_path / "o"), *args])
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.startswith("mpsr: error:") and message in err and "\n" not in err
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_bad_data_folder(tmp_path, model_file, capsys):
-    code = main(["sweep", "--model", str(model_file), "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+def test_cli_bad_data_folder(tmp_path, tiny_rrdb_file, capsys):
+    code = main(["sweep", "--model", str(tiny_rrdb_file), "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 1 and "missing" in err and "no such file" in err
