@@ -9,6 +9,7 @@ from test_quant_util import one_thread, photo, psnr, to_tensor  # noqa: F401  (o
 from torch import nn
 
 from engine import archs
+from engine.errors import MPSRError
 from engine.jobs import Cancelled, CancelToken
 from engine.quant import (
     PRESETS,
@@ -203,6 +204,18 @@ def test_calibration_patches_from_a_folder(tmp_path):
     Image.fromarray((photo(400, 300, 0, 0) * 255).astype(np.uint8)).save(tmp_path / "a.png")
     images = calibration_images(CalibrationSpec(str(tmp_path), count=3, patch=32))
     assert len(images) == 3 and all(img.shape == (32, 32, 3) for img in images)
+
+
+def test_calibration_skips_unreadable_images_and_names_a_folder_without_any(tmp_path, caplog):
+    from PIL import Image
+
+    Image.fromarray((photo(400, 300, 0, 0) * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    images = calibration_images(CalibrationSpec(str(tmp_path), count=2, patch=32))
+    assert len(images) == 1 and "b.jpg" in caplog.text
+    (tmp_path / "a.png").unlink()
+    with pytest.raises(MPSRError, match=f"{tmp_path}: no readable image"):
+        calibration_images(CalibrationSpec(str(tmp_path), count=2, patch=32))
 
 
 def test_srgan_full_size_builds_all_presets():

@@ -281,7 +281,8 @@ def test_qat_sweep_trains_each_plan(isolated, tmp_path, stages_sweep, tiny_rrdb_
         run_sweep(tiny_rrdb_file, "qat", hr_dir, 0, tmp_path / "qat")
     path = run_sweep(tiny_rrdb_file, "qat", hr_dir, 1, tmp_path / "qat", space="blocks", calib=CALIB)
     sweep = load_sweep(path)
-    assert sweep.config["calibration"]["used_for"] == "QAT training data"
+    assert sweep.config["calibration"]["used_for"] == "QAT training data and fixed activation ranges"
+    assert sweep.config["qat_ranges"] == "fixed"
     rows = {r["plan"]: r for r in sweep.rows}
     assert len(rows) == 10 and all(r["method"] == "qat" and r["steps"] == 1 for r in rows.values())
     # One training step moves the weights: QAT int8 is not the PTQ int8 of the same plan.

@@ -16,7 +16,7 @@ from PIL import Image
 
 from engine.errors import MPSRError
 from engine.jobs import Cancelled, CancelToken
-from engine.quant import load_artifact
+from engine.quant import CalibrationSpec, load_artifact, quantize
 from engine.train import PatchSampler, train_qat, train_srgan
 from engine.train.loop import CHECKPOINT, LOG
 from engine.weights import load_model, save_model
@@ -134,13 +134,29 @@ def test_bad_training_inputs_are_one_line_errors(tmp_path):
         train_srgan(tmp_path / "x.safetensors", data=tmp_path, phase="gan", steps=1)
 
 
-def test_qat_student_learns_the_teacher(tmp_path, photos, tiny_srresnet):
-    """QAT from deliberately poor ranges (a tiny net) must end closer to the teacher than it started."""
+@pytest.mark.parametrize("ranges", ["fixed", "moving"])
+def test_qat_student_learns_the_teacher(tmp_path, photos, tiny_srresnet, ranges):
+    """QAT of a tiny net (coarse int8 grids) must end closer to the teacher than it started."""
     model = tiny_srresnet
-    q = train_qat(model, "int8", photos, steps=30, batch=4, patch=12, lr=2e-3, workdir=tmp_path / "w")
+    q = train_qat(model, "int8", photos, steps=30, batch=4, patch=12, lr=2e-3, ranges=ranges, workdir=tmp_path / "w")
     rows = [json.loads(line) for line in (tmp_path / "w" / LOG).read_text().splitlines()]
     assert rows[-1]["l1_teacher"] < rows[0]["l1_teacher"], rows
     assert q.state == "quantized" and str(q.plan) == "8,8,8,8"
+
+
+def test_qat_with_fixed_ranges_starts_from_the_ptq_generator(photos, tiny_srresnet):
+    """Untrained, the fixed-range student converts to exactly the PTQ generator of the same calibration;
+    training then moves the weights and keeps those activation scales."""
+    calib = CalibrationSpec(source=str(photos))
+    ptq = quantize(tiny_srresnet, "mixed", calib=calib)
+    start = train_qat(tiny_srresnet, "mixed", photos, steps=1, lr=0.0, batch=4, patch=12, calib=photos)
+    trained = train_qat(tiny_srresnet, "mixed", photos, steps=5, lr=1e-3, batch=4, patch=12, calib=photos)
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(ptq(x), start(x))
+    assert not torch.equal(ptq(x), trained(x))
+    scales = lambda m: {k: v for k, v in m.state_dict().items() if k.endswith(".scale") and "weight" not in k}
+    assert scales(ptq).keys() == scales(trained).keys() and len(scales(ptq)) > 0
+    assert all(torch.equal(scales(ptq)[k], scales(trained)[k]) for k in scales(ptq))
 
 
 def test_run_qat_cli_writes_an_artifact_that_upscales(tmp_path, photos, tiny_srresnet):

@@ -57,7 +57,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--plan", default="mixed", help="int8, mixed, 16,8,8,16 style, or a plan .json (default: mixed)")
     q.add_argument("--hr-weight", type=float, default=0.0, metavar="W", help="add W x L1 to the HR patch (default 0)")
     q.add_argument("--freeze-at", type=float, default=0.6, metavar="F",
-                   help="freeze activation ranges after this fraction of the steps (default: 0.6)")
+                   help="freeze all quantization ranges after this fraction of the steps (default: 0.6)")
+    q.add_argument("--ranges", choices=["fixed", "moving"], default="fixed",
+                   help="activation ranges: 'fixed' = calibrated like PTQ (on --calib) and kept "
+                        "(training starts from the PTQ generator), 'moving' = follow the training batches "
+                        "(default: fixed)")
+    q.add_argument("--calib", metavar="DIR", help="calibration images for --ranges fixed, never the evaluation set "
+                                                  "(default: the bundled samples, as PTQ)")
     q.add_argument("-o", "--output", required=True, metavar="PATH", help="output artifact .safetensors, or a folder")
     q.set_defaults(func=run_qat)
 
@@ -86,7 +92,8 @@ def run_qat(args: argparse.Namespace) -> int:
     from engine.train import run_qat as qat
 
     options = {"batch": args.batch, "patch": args.patch, "seed": args.seed, "hr_weight": args.hr_weight,
-               "freeze_at": args.freeze_at, "checkpoint_every": args.checkpoint_every, "device": args.device}
+               "freeze_at": args.freeze_at, "ranges": args.ranges, "calib": args.calib,
+               "checkpoint_every": args.checkpoint_every, "device": args.device}
     if args.lr is not None:
         options["lr"] = args.lr
     start = time.perf_counter()

@@ -10,13 +10,19 @@ Typical use::
 QAT (driven by the training loop)::
 
     qat = prepare_qat(model, "16,8,8,16")   # train mode, fake quant; train it like the float model
+    qat = prepare_qat(model, "mixed", fixed_ranges=CalibrationSpec("photos/"))  # or: start from PTQ's ranges
     freeze_observers(qat)                   # optional last phase
     qmodel = convert_qat(qat)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 from torch import nn
+
+from engine.jobs import CancelToken, ProgressFn
 
 from . import backend
 from .api import cached_artifact_path, load_precision, quantize
@@ -27,9 +33,28 @@ from .graph import QuantizedGenerator, fold_batchnorm, override_targets
 from .plan import PRESETS, Plan, Precision, parse_plan
 
 
-def prepare_qat(model: nn.Module, plan: Plan | str) -> QuantizedGenerator:
-    """A trainable fake-quant copy of ``model`` for ``plan`` (16-bit fake quant in int16 stages)."""
-    return backend.prepare_qat(model, parse_plan(plan))
+def prepare_qat(
+    model: nn.Module,
+    plan: Plan | str,
+    *,
+    fixed_ranges: Sequence[np.ndarray] | CalibrationSpec | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> QuantizedGenerator:
+    """A trainable fake-quant copy of ``model`` for ``plan`` (16-bit fake quant in int16 stages).
+
+    ``fixed_ranges``: calibration images (or where to read them) for PTQ-style activation ranges that then
+    stay fixed, so training starts from the PTQ generator and moves only the weights; None leaves the
+    ranges to follow the training batches (moving min/max).
+    """
+    plan = parse_plan(plan)
+    qat = backend.prepare_qat(model, plan)
+    if fixed_ranges is not None:
+        images = fixed_ranges if isinstance(fixed_ranges, Sequence) else calibration_images(fixed_ranges, cancel=cancel)
+        observed = backend.prepare_ptq(model, plan)
+        backend.calibrate(observed, images, progress, cancel)
+        backend.seed_activation_ranges(qat, observed)
+    return qat
 
 
 def convert_qat(qat_model: QuantizedGenerator, plan: Plan | str | None = None) -> QuantizedGenerator:

@@ -140,6 +140,31 @@ def prepare_qat(model: nn.Module, plan: Plan) -> QuantizedGenerator:
     return net
 
 
+def _activation_fake_quants(qat_model: nn.Module) -> dict[str, tq.FakeQuantizeBase]:
+    return {name: mod for name, mod in qat_model.named_modules()
+            if isinstance(mod, tq.FakeQuantizeBase) and not name.endswith("weight_fake_quant")}
+
+
+def seed_activation_ranges(qat_model: QuantizedGenerator, observed: QuantizedGenerator) -> None:
+    """Give ``qat_model`` the activation ranges of a calibrated PTQ model of the same plan, and fix them there.
+
+    QAT then starts from exactly the PTQ generator and only the weights move: ranges seen on whole
+    calibration images, not the moving average of small training batches, which clips whole photos.
+    """
+    if observed.state != "observed" or qat_model.state != "qat" or observed.plan != qat_model.plan:
+        raise ValueError("seed_activation_ranges needs a QAT model and a calibrated PTQ model of the same plan")
+    observers = dict(observed.named_modules())
+    for name, fake_quant in _activation_fake_quants(qat_model).items():
+        source = observers[name]
+        target = fake_quant.activation_post_process
+        target.min_val.resize_as_(source.min_val).copy_(source.min_val)
+        target.max_val.resize_as_(source.max_val).copy_(source.max_val)
+        scale, zero_point = target.calculate_qparams()
+        fake_quant.scale.resize_as_(scale).copy_(scale)
+        fake_quant.zero_point.resize_as_(zero_point).copy_(zero_point)
+        fake_quant.disable_observer()
+
+
 def freeze_observers(qat_model: nn.Module) -> None:
     """Stop updating quantization ranges (the usual last phase of QAT); fake quant stays on."""
     qat_model.apply(tq.disable_observer)

@@ -7,6 +7,7 @@ when it is smaller), downscaled x4 with bicubic. The default source is the photo
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,10 @@ import numpy as np
 from PIL import Image
 
 from engine import imageio
+from engine.errors import ImageError, MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
+
+log = logging.getLogger(__name__)
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
@@ -63,7 +67,11 @@ def calibration_images(
     patches: list[np.ndarray] = []
     for i, (path, n) in enumerate(zip(paths, counts)):
         check(cancel)
-        rgb = imageio.read_image(path).rgb
+        try:
+            rgb = imageio.read_image(path).rgb
+        except ImageError as err:
+            log.warning("skipped a calibration image: %s", err)
+            continue
         side = 4 * spec.patch
         h, w = rgb.shape[:2]
         if min(h, w) < 16:
@@ -75,4 +83,6 @@ def calibration_images(
                 y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
                 patches.append(_lr(rgb[y:y + side, x:x + side]))
         tracker.update(i + 1)
+    if not patches:
+        raise MPSRError(f"{spec.source or SAMPLES_DIR}: no readable image of at least 16x16 pixels to calibrate on")
     return patches

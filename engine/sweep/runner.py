@@ -38,6 +38,8 @@ from engine.weights import load_model, write_atomic
 from .store import row_key
 
 RowProgress = Callable[[float, str], None]
+QAT_RANGES = "fixed"
+
 # Share of a row's progress bar spent before inference (calibration is quick, QAT training is not).
 _PREP_SHARE = {"ptq": 0.2, "qat": 0.8}
 _METRIC_KEYS = ("psnr_y", "ssim_y", "niqe", "ma", "pi", "psnr_fp32")
@@ -132,7 +134,9 @@ def _float_bytes(model: torch.nn.Module) -> int:
 def _train_qat(model, plan, job: Job, progress, cancel):
     from engine.train import train_qat  # the training stack is only imported by QAT sweeps
 
-    return train_qat(model, plan, data=job.train_data, steps=job.steps, progress=progress, cancel=cancel)
+    # Activation ranges calibrated on the same patches as the PTQ rows, so a QAT row starts from its PTQ row.
+    return train_qat(model, plan, data=job.train_data, steps=job.steps, ranges=QAT_RANGES, calib=job.calib.source,
+                     progress=progress, cancel=cancel)
 
 
 def _build(job: Job, state: _State, plan_text: str, report: RowProgress, cancel) -> tuple[torch.nn.Module, int]:

@@ -19,7 +19,7 @@ FORMAT = "mpsr-sweep"
 VERSION = 1
 FILE = "sweep.json"
 # Config entries that must match for rows of an earlier run to be reused.
-IDENTITY = ("model_sha256", "dataset_id", "method", "steps", "calib", "metrics", "tile", "overlap")
+IDENTITY = ("model_sha256", "dataset_id", "method", "steps", "qat_ranges", "calib", "metrics", "tile", "overlap")
 
 # Every measured row has exactly these keys (values may be null where "unavailable" says why).
 ROW_KEYS = (

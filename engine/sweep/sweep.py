@@ -25,7 +25,7 @@ from engine.weights import load_model, sha256_file
 from . import recommend as rec
 from .plans import FP32, INT8, MIXED, SPACES, plans_for, unit_of
 from .report import write_report
-from .runner import Job, run_rows
+from .runner import QAT_RANGES, Job, run_rows
 from .store import DEFINITIONS, FILE, Sweep, open_sweep
 
 METHODS = ("ptq", "qat")
@@ -122,13 +122,15 @@ def run_sweep(
         "model_sha256": sha256_file(info.path),
         "method": method,
         "steps": steps,
+        **({"qat_ranges": QAT_RANGES} if method == "qat" else {}),
         "dataset": Path(data).name,
         "dataset_dir": str(Path(data).resolve()),
         "dataset_id": dataset_id,
         "images": [p.name for p in images],
         "calib": spec.key,
         "calibration": {**spec.to_json(), **({"used_for": "PTQ calibration", "observer": DEFAULT_OBSERVER}
-                                             if method == "ptq" else {"used_for": "QAT training data"})},
+                                             if method == "ptq" else
+                                             {"used_for": "QAT training data and fixed activation ranges"})},
         "metrics": metrics,
         "tile": tile,
         "overlap": overlap,

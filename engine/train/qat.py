@@ -2,9 +2,12 @@
 
 The student is :func:`engine.quant.prepare_qat`'s copy of the generator (BN folded, fake quant where the
 plan quantizes); the teacher is the fp32 generator. The loss is L1 to the teacher's output, so any photo
-folder will do (no ground truth needed); ``hr_weight`` adds L1 to the HR patch. Activation ranges start
-from a calibration batch of training patches, move with the data, and are frozen for the last part of
-the run (``freeze_at``) so the weights settle on fixed grids before conversion.
+folder will do (no ground truth needed); ``hr_weight`` adds L1 to the HR patch.
+
+Activation ranges (``ranges``): "fixed" (default) calibrates them exactly as PTQ does (on ``calib``, by
+default the bundled samples, like the app's PTQ) and keeps them, so training starts from the PTQ generator; "moving" starts them from a batch of
+training patches and lets them follow the batches. Either way every range, weights' included, is frozen for
+the last part of the run (``freeze_at``) so the weights settle on fixed grids before conversion.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from torch import nn
 
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn
-from engine.quant import QuantizedGenerator, convert_qat, freeze_observers, parse_plan, prepare_qat, save_artifact
+from engine.quant import (
+    CalibrationSpec, QuantizedGenerator, convert_qat, freeze_observers, parse_plan, prepare_qat, save_artifact,
+)
 from engine.quant.artifact import SUFFIX
 from engine.weights import load_model
 
@@ -60,6 +65,8 @@ def _calibrate(student: nn.Module, lr: torch.Tensor) -> None:
         student(lr)
 
 
+RANGES = ("fixed", "moving")
+
 # A batch index no run reaches: the calibration patches differ from every training batch.
 _CALIBRATION_STEP = 2**31 - 1
 
@@ -75,6 +82,8 @@ def train_qat(
     lr: float = 5e-5,
     hr_weight: float = 0.0,
     freeze_at: float = 0.6,
+    ranges: str = "fixed",
+    calib: str | Path | None = None,
     seed: int = 0,
     checkpoint_every: int = 50,
     workdir: str | Path | None = None,
@@ -86,23 +95,30 @@ def train_qat(
     """QAT of ``model`` (fp32, not modified) under ``plan`` for ``steps`` steps; returns the converted generator.
 
     ``workdir``: where checkpoints go (resumes from one found there); None keeps no checkpoint (short runs,
-    sweeps). ``freeze_at``: fraction of the steps after which activation ranges stop moving.
+    sweeps). ``freeze_at``: fraction of the steps after which all ranges stop moving. ``ranges``: "fixed" or
+    "moving" activation ranges (module docstring); ``calib``: PTQ calibration images for "fixed".
     """
     plan = parse_plan(plan)
     if plan.is_float:
         raise MPSRError(f"plan {plan} quantizes nothing: there is nothing to retrain")
     if not 0 <= freeze_at <= 1:
         raise MPSRError("freeze_at must be between 0 and 1")
+    if ranges not in RANGES:
+        raise MPSRError(f"unknown ranges {ranges!r}: choose {' or '.join(RANGES)}")
     folder = data_folder(data)
     world = world or setup(device)
     torch.manual_seed(seed)
     teacher = copy.deepcopy(model).float().eval()
-    student = prepare_qat(teacher, plan)
+    resuming = workdir is not None and (Path(workdir) / loop.CHECKPOINT).is_file()
+    spec = CalibrationSpec(source=None if calib is None else str(calib))
+    fixed = spec if ranges == "fixed" and not resuming else None
+    student = prepare_qat(teacher, plan, fixed_ranges=fixed, progress=progress, cancel=cancel)
     config = {"job": "qat", "plan": str(plan), "steps": steps, "batch": batch, "patch": patch, "lr": lr,
-              "hr_weight": hr_weight, "freeze_at": freeze_at, "seed": seed, "arch": student.arch,
+              "hr_weight": hr_weight, "freeze_at": freeze_at, "ranges": ranges,
+              "calib": spec.to_json() if ranges == "fixed" else None, "seed": seed, "arch": student.arch,
               "model_config": dict(student.config), "data": str(folder.resolve()), "world_size": world.size}
     sampler = PatchSampler.from_folder(folder, patch, seed, progress=progress, cancel=cancel)
-    if workdir is None or not (Path(workdir) / loop.CHECKPOINT).is_file():
+    if ranges == "moving" and not resuming:
         _calibrate(student.to(world.device), sampler.batch(_CALIBRATION_STEP, 4 * batch)[0].to(world.device))
     job = QATJob(teacher, student, config, world)
     freeze_step = int(round(freeze_at * steps))
