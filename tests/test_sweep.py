@@ -26,8 +26,8 @@ from engine.sweep import (
     stage_grid,
     stage_subsets,
 )
-from engine.sweep.plans import FP32, INT8, MIXED, unit_of
-from engine.sweep.recommend import Additive, block_candidates
+from engine.sweep.plans import FP32, INT8, MIXED, protected_units, unit_of
+from engine.sweep.recommend import Additive, best_measured_block, block_candidates
 from engine.sweep.store import IMAGE_KEYS, ROW_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -190,6 +190,15 @@ def test_stage_recommender_without_a_feasible_plan_says_what_comes_closest():
     with pytest.raises(MPSRError, match=r"none of the 5 measured stage plans meets the budget \(quality loss <= "
                                         r"0.01 dB PSNR-Y, size <= 20 MB\); closest: loss 0.000 dB \(32,32,32,32\)"):
         recommend_stage(TABLE, TABLE[0], Budget(max_size_mb=20, max_quality_loss=0.01))
+
+
+def test_a_measured_per_block_row_that_meets_the_budget_is_found():
+    """E.g. one probe alone meeting a quality budget: measured, so it competes with the greedy estimate's plan."""
+    row = best_measured_block(TABLE, TABLE[0], Budget(max_quality_loss=0.05))
+    assert row["plan"] == "8,8,8,8;body.blocks.0=16"
+    assert best_measured_block(TABLE, TABLE[0], Budget(max_quality_loss=0.005)) is None
+    assert protected_units("16,8,8,8;body.blocks.22=16;upsampling.0=16") == [
+        "feature_extraction", "body.blocks.22", "upsampling.0"]
 
 
 @pytest.mark.parametrize("bad", [{}, {"max_size_mb": -1}, {"max_latency_s": 0}, {"max_gpus": 1}])

@@ -75,6 +75,13 @@ def keep16(units: list[str] | tuple[str, ...], base: str = INT8) -> str:
     return str(plan)
 
 
+def protected_units(plan_text: str) -> list[str]:
+    """The stages and blocks ``plan_text`` keeps above int8, in plan order."""
+    plan = parse_plan(plan_text)
+    stages = [s for s, p in zip(STAGES, plan.stages) if p is not Precision.INT8]
+    return [*stages, *(path for path, p in plan.blocks if p is not Precision.INT8)]
+
+
 def unit_of(plan_text: str) -> str | None:
     """The unit a per-block probe keeps at 16 bits, or None when ``plan_text`` is not such a probe."""
     plan = parse_plan(plan_text)

@@ -10,7 +10,8 @@ best quality); with only size/latency limits, the best quality that fits (then t
 
 Per-block estimates (see :mod:`engine.sweep.plans` for the probes and :class:`Additive` for the model)
 come from one probe row per unit; a greedy path protects units in order of fidelity gain per cost, the
-budget picks among its prefixes, and the chosen plan is then measured (see :func:`block_candidates`).
+budget picks among its prefixes, and the chosen plan is then measured (see :func:`block_candidates`). A
+measured per-block row that ranks better (:func:`best_measured_block`) is recommended instead.
 """
 
 from __future__ import annotations
@@ -120,6 +121,19 @@ def recommend_stage(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, A
     row = min(scored, key=lambda item: item[0])[1]
     return {"plan": row["plan"], "key": row["key"], "kind": "measured", "searched": len(candidates),
             "measured": figures(row, reference)}
+
+
+def best_measured_block(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, Any],
+                        budget: Budget) -> Mapping[str, Any] | None:
+    """The best measured row with per-block overrides (a probe, or a plan checked earlier) under ``budget``.
+
+    The estimate can miss a plan the sweep has already measured: e.g. one probe alone meets a quality budget
+    because its unit carries error vs HR that fidelity gains do not show.
+    """
+    scored = [(budget.rank(figures(r, reference)), r) for r in rows
+              if not is_stage_plan(r["plan"]) and r.get("psnr_y") is not None
+              and not budget.misses(figures(r, reference))]
+    return min(scored, key=lambda item: item[0])[1] if scored else None
 
 
 def _power(psnr: float) -> float:

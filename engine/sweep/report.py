@@ -138,6 +138,10 @@ def _recommendation_markdown(sweep: Sweep, reference: dict[str, Any] | None) -> 
         lines.append([f"`{t['plan']}`", f"per-block estimate (16 bits: {units})", *_fig_cells(t["estimate"]), "-"])
         lines.append([f"`{t['plan']}`", f"same plan, measured ({t['row']})", *_fig_cells(t["measured"]),
                       "yes" if t["meets_budget"] else "no: " + ", ".join(t["misses"])])
+    if block.get("kind") == "measured":
+        units = ", ".join(block["units"])
+        lines.append([f"`{block['plan']}`", f"per-block plan, best measured row (16 bits: {units}); ranks above "
+                      "the estimates", *_fig_cells(block["measured"]), "yes"])
     out += [*_table(header, lines), ""]
     for name, entry in (("Stage", stage), ("Per-block", block)):
         for key in ("error", "skipped"):

@@ -23,7 +23,7 @@ from engine.upscaler import DEFAULT_OVERLAP, DEFAULT_TILE
 from engine.weights import load_model, sha256_file
 
 from . import recommend as rec
-from .plans import FP32, INT8, MIXED, SPACES, plans_for, unit_of
+from .plans import FP32, INT8, MIXED, SPACES, plans_for, protected_units, unit_of
 from .report import write_report
 from .runner import QAT_RANGES, Job, run_rows
 from .store import DEFINITIONS, FILE, Sweep, open_sweep
@@ -215,8 +215,12 @@ def _recommend(sweep: Sweep, budget: rec.Budget, job: Job, tracker: ProgressTrac
 def _recommend_blocks(sweep: Sweep, budget: rec.Budget, reference: dict[str, Any], job: Job,
                       tracker: ProgressTracker, counter: dict[str, int], on_row, cancel) -> dict[str, Any]:
     model = rec.block_model(sweep.rows, reference)
-    tried = []
-    for units, plan, estimate in rec.block_candidates(model, budget)[: rec.MAX_CHECKS]:
+    tried, found, failure = [], None, None
+    try:
+        candidates = rec.block_candidates(model, budget)[: rec.MAX_CHECKS]
+    except MPSRError as err:
+        candidates, failure = [], str(err)
+    for units, plan, estimate in candidates:
         fresh = sweep.row(plan) is None
         if fresh:
             _measure_estimated(plan, estimate, job, tracker, counter, on_row, cancel)
@@ -227,7 +231,21 @@ def _recommend_blocks(sweep: Sweep, budget: rec.Budget, reference: dict[str, Any
                       "meets_budget": not misses, "misses": misses})
         if not misses:
             kind = "estimated_then_measured" if fresh else "estimated; the plan was already a measured row"
-            return {"plan": plan, "units": units, "kind": kind, "estimate": estimate,
-                    "measured": measured, "probes": len(model.units), "tried": tried}
+            found = {"plan": plan, "units": units, "kind": kind, "estimate": estimate,
+                     "measured": measured, "probes": len(model.units), "tried": tried}
+            break
+    best = rec.best_measured_block(sweep.rows, reference, budget)
+    if best is not None:
+        figures = rec.figures(best, reference)
+        if found is None or budget.rank(figures) < budget.rank(found["measured"]):
+            return {"plan": best["plan"], "units": protected_units(best["plan"]), "kind": "measured",
+                    "why": "the best measured per-block row; it ranks above the greedy estimate's plan",
+                    "measured": figures, "probes": len(model.units), "tried": tried}
+    if found is not None:
+        return found
+    if failure is not None:
+        raise MPSRError(failure)
+    return {"error": f"the {len(tried)} best estimated per-block plan(s) missed the budget ({budget.describe()}) "
+                     f"when measured: {'; '.join(', '.join(t['misses']) for t in tried)}", "tried": tried}
     return {"error": f"the {len(tried)} best estimated per-block plan(s) missed the budget ({budget.describe()}) "
                      f"when measured: {'; '.join(', '.join(t['misses']) for t in tried)}", "tried": tried}
