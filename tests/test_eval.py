@@ -24,7 +24,7 @@ from engine.metrics.evaluate import (
     reference_free,
 )
 from engine.metrics.report import to_markdown
-from engine.weights import save_model
+from engine.weights import load_model, save_model, sha256_file
 
 skdata = pytest.importorskip("skimage.data")
 
@@ -241,3 +241,26 @@ def test_other_precisions_are_compared_with_the_fp32_output(tmp_path, dataset, m
     summary = {e["method"]: e for e in report.summary()}
     assert summary["shifted"]["size_ratio"] == pytest.approx(0.25, abs=1e-3)
     assert "PSNR to fp32 (dB)" in to_markdown(report)
+
+
+def test_a_precision_file_that_changed_is_scored_again(tmp_path, dataset, model_file, torch_home):
+    """Rows are keyed by method name; a quantized artifact rewritten under the same path must not keep old rows."""
+    from engine.quant import CalibrationSpec, quantize, save_artifact
+
+    net = load_model(model_file)[0]
+    artifact = tmp_path / "q.safetensors"
+    calib = CalibrationSpec(count=2, patch=16)
+    save_artifact(quantize(net, "int8", calib=calib), artifact)
+    out = tmp_path / "r.json"
+    first = evaluate(dataset, str(model_file), ["fp32", str(artifact)], out=out, tile=0, metrics=("psnr",))
+    seen = []
+    same = evaluate(dataset, str(model_file), ["fp32", str(artifact)], out=out, tile=0, metrics=("psnr",),
+                    progress=seen.append)
+    assert same.rows == first.rows and all(p.total == 0 for p in seen)  # same file: nothing to redo
+    save_artifact(quantize(net, "mixed", calib=calib), artifact)
+    seen = []
+    again = evaluate(dataset, str(model_file), ["fp32", str(artifact)], out=out, tile=0, metrics=("psnr",),
+                     progress=seen.append)
+    assert seen[0].total == 3  # its three rows again; bicubic and fp32 are kept
+    assert len(again.rows) == 9 and again.models[str(artifact)]["sha256"] == sha256_file(artifact)
+    assert load_report(out).models[str(artifact)]["sha256"] == sha256_file(artifact)

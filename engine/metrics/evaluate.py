@@ -228,6 +228,17 @@ def _resume(out: Path, config: dict[str, Any]) -> Report:
     return Report(config=config, models=old.models, rows=old.rows, notes=[], complete=False)
 
 
+def _forget_changed_files(report: Report, precisions: list[str]) -> None:
+    """Drop the rows of precisions given as files (quantized artifacts) whose content is not what was scored."""
+    for method in precisions:
+        if not Path(method).is_file():
+            continue
+        digest = sha256_file(method)
+        if report.models.get(method, {}).get("sha256") != digest:
+            report.rows = [r for r in report.rows if r["method"] != method]
+        report.models[method] = {**report.models.get(method, {}), "sha256": digest}
+
+
 def evaluate(
     dataset_dir: str | Path,
     model_spec: str | Path,
@@ -263,6 +274,7 @@ def evaluate(
     config = _config(dataset, images, str(model_spec), model_info, sha256_file(model_info.path), precisions, metrics,
                      tile, overlap)
     report = _resume(out, config)
+    _forget_changed_files(report, precisions)
     methods = report.methods()
     scorer = iqa.get_iqa(device)
     ma_ready = iqa.ma_missing_message() is None
@@ -322,8 +334,8 @@ class _Runner:
 
         if method not in self.upscalers:
             up = make_upscaler(self.model_spec, method, **self.tiling, device=self.device, cancel=self.cancel)
-            self.report.models[method] = {"size_bytes": up.info.size_bytes, "device": up.info.device,
-                                          "display_name": up.info.display_name}
+            self.report.models[method] = {**self.report.models.get(method, {}), "size_bytes": up.info.size_bytes,
+                                          "device": up.info.device, "display_name": up.info.display_name}
             # One-time costs (kernel selection, weight packing) must not land in the first image's time.
             up.upscale_array(lr[:32, :32], cancel=self.cancel)
             self.upscalers[method] = up
