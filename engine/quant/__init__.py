@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
 from engine.jobs import CancelToken, ProgressFn
@@ -54,6 +55,10 @@ def prepare_qat(
         observed = backend.prepare_ptq(model, plan)
         backend.calibrate(observed, images, progress, cancel)
         backend.seed_activation_ranges(qat, observed)
+        # One pass lets the weight fake quant observe the weights (activation ranges stay as seeded), so
+        # freezing every observer before the first training step leaves valid per-channel weight scales.
+        with torch.no_grad():
+            qat(torch.from_numpy(np.ascontiguousarray(images[0][:16, :16].transpose(2, 0, 1)))[None])
     return qat
 
 
