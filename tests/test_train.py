@@ -205,3 +205,15 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, photos, tiny_srr
     # Training moved the weights (a run that did nothing would also "match").
     untrained = train_qat(tiny_srresnet, "int8", photos, steps=1, lr=0.0, batch=4, patch=12, freeze_at=0)
     assert not torch.allclose(untrained(x), a(x), atol=1e-4)
+
+
+def test_texture_term_measures_local_contrast_not_its_sign():
+    from engine.train.qat import _gradient_magnitude
+
+    flat = torch.full((1, 3, 9, 9), 0.5)
+    assert _gradient_magnitude(flat).abs().sum() == 0
+    # A checkerboard and its inverse have the same local contrast: the term asks for texture, not its phase.
+    board = (torch.arange(9)[:, None] + torch.arange(9)[None, :]) % 2
+    board = board.float().expand(1, 3, 9, 9)
+    assert torch.equal(_gradient_magnitude(board), _gradient_magnitude(1 - board))
+    assert _gradient_magnitude(board).mean() == 2.0

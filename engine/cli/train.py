@@ -56,6 +56,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--model", default="esrgan", help="esrgan, srgan, or a weights file (default: esrgan)")
     q.add_argument("--plan", default="mixed", help="int8, mixed, 16,8,8,16 style, or a plan .json (default: mixed)")
     q.add_argument("--hr-weight", type=float, default=0.0, metavar="W", help="add W x L1 to the HR patch (default 0)")
+    q.add_argument("--texture-weight", type=float, metavar="W",
+                   help="add W x L1 between the student's and the teacher's local gradient magnitudes "
+                        "(default: 1 for ESRGAN, 0 for SRGAN)")
     q.add_argument("--freeze-at", type=float, default=0.6, metavar="F",
                    help="freeze all quantization ranges after this fraction of the steps (default: 0.6)")
     q.add_argument("--ranges", choices=["fixed", "moving"], default="fixed",
@@ -92,6 +95,7 @@ def run_qat(args: argparse.Namespace) -> int:
     from engine.train import run_qat as qat
 
     options = {"batch": args.batch, "patch": args.patch, "seed": args.seed, "hr_weight": args.hr_weight,
+               "texture_weight": args.texture_weight,
                "freeze_at": args.freeze_at, "ranges": args.ranges, "calib": args.calib,
                "checkpoint_every": args.checkpoint_every, "device": args.device}
     if args.lr is not None:
