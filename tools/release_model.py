@@ -37,11 +37,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path, help="the trained .safetensors")
     parser.add_argument("name", help="its name in models/")
+    parser.add_argument("--continues", type=Path, metavar="CARD",
+                        help="the card of the model this run started from (--init); its training record is kept "
+                             "in the new card as training.continued_from")
     args = parser.parse_args()
     log = Path(f"{args.source}.work") / "log.jsonl"
     if not args.source.is_file() or not log.is_file():
         raise SystemExit(f"{args.source}: needs the file and its training log {log}")
     card = _card(args.source)
+    previous = json.loads(args.continues.read_text(encoding="utf-8")) if args.continues else None
     dst = REPO / "models" / f"{args.name}.safetensors"
     write_atomic(dst, lambda tmp: shutil.copyfile(args.source, tmp))
     log_dst = REPO / "docs" / "data" / "training" / f"{args.name}-log.jsonl"
@@ -50,6 +54,9 @@ def main() -> int:
     training["log"] = str(log_dst.relative_to(REPO))
     if "data" in training:
         training["data"] = os.path.relpath(training["data"], REPO)
+    if previous is not None:
+        training["continued_from"] = {"sha256": previous.get("sha256"), "training": previous.get("training"),
+                                      "metrics": previous.get("metrics")}
     card.update(name=args.name, file=dst.name, sha256=sha256_file(dst))
     text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
     write_atomic(dst.with_suffix(".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))

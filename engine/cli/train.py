@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--hr-weight", type=float, default=0.0, metavar="W", help="add W x L1 to the HR patch (default 0)")
     q.add_argument("--texture-weight", type=float, metavar="W",
                    help="add W x L1 between the student's and the teacher's local gradient magnitudes "
-                        "(default: 1 for ESRGAN, 0 for SRGAN)")
+                        "(default 0)")
     q.add_argument("--freeze-at", type=float, default=0.6, metavar="F",
                    help="freeze all quantization ranges after this fraction of the steps (default: 0.6)")
     q.add_argument("--ranges", choices=["fixed", "moving"], default="fixed",
