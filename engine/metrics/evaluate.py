@@ -16,7 +16,6 @@ continues where it stopped and skips the rows it already has.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from engine import imageio
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 from engine.metrics import iqa
-from engine.weights import load_model, sha256_file, write_atomic
+from engine.weights import load_model, read_json, sha256_file, write_json
 
 SCALE = 4
 FORMAT = "mpsr-eval/1"
@@ -94,19 +93,11 @@ class Report:
         )
 
     def save(self, path: Path) -> None:
-        text = json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
-        write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        write_json(path, self.to_json())
 
 
 def load_report(path: str | Path) -> Report:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise MPSRError(f"cannot read the report ({err})", path) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise MPSRError(f"not an mpsr evaluation report (expected format {FORMAT})", path)
-    return Report.from_json(data)
+    return Report.from_json(read_json(path, FORMAT, "evaluation report"))
 
 
 def to_8bit(rgb: np.ndarray) -> np.ndarray:

@@ -7,13 +7,12 @@ method, step count, calibration or metric set is refused rather than mixed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import MPSRError
-from engine.weights import write_atomic
+from engine.weights import read_json, write_json
 
 FORMAT = "mpsr-sweep"
 VERSION = 1
@@ -82,8 +81,7 @@ class Sweep:
         }
 
     def save(self, path: Path) -> None:
-        text = json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
-        write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        write_json(path, self.to_json())
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -91,12 +89,7 @@ def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     if path.is_dir():
         path = path / FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise MPSRError(f"cannot read the sweep ({err})", path) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise MPSRError(f"not an mpsr sweep file (expected format {FORMAT})", path)
+    data = read_json(path, FORMAT, "sweep file")
     if data.get("version") != VERSION:
         raise MPSRError(f"sweep file version {data.get('version')!r} is not supported (expected {VERSION})", path)
     return Sweep(

@@ -1,7 +1,14 @@
 """Generator weights: the per-user model cache, safe loading with architecture detection,
 and the conversion of the default ESRGAN weights from ncnn."""
 
-from .cache import model_dir, sha256_file, shipped_dir, write_atomic
+from .cache import (
+    model_dir,
+    read_json,
+    sha256_file,
+    shipped_dir,
+    write_atomic,
+    write_json,
+)
 from .load import (
     ModelInfo,
     detect,
@@ -26,9 +33,11 @@ __all__ = [
     "model_from_state_dict",
     "ncnn_to_state_dict",
     "parse_ncnn",
+    "read_json",
     "resolve",
     "save_model",
     "sha256_file",
     "shipped_dir",
     "write_atomic",
+    "write_json",
 ]

@@ -7,12 +7,13 @@ installed package); weights trained by the project ship in the repository's ``mo
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.errors import ModelError
+from engine.errors import ModelError, MPSRError
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -76,3 +77,21 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: str | os.PathLike, data: object) -> Path:
+    """``data`` as indented JSON (no NaN), written atomically."""
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_json(path: str | os.PathLike, fmt: str, kind: str) -> dict:
+    """A JSON document this project wrote with ``"format": fmt``; anything else is a one-line error naming
+    the file and the ``kind`` of document expected (e.g. "sweep file")."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MPSRError(f"cannot read the {kind} ({err})", path) from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise MPSRError(f"not an mpsr {kind} (expected format {fmt})", path)
+    return data
