@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
 from engine.jobs import CancelToken, ProgressFn
 
 from . import backend
-from .api import cached_artifact_path, load_precision, quantize
+from .api import cached_artifact_path, calibrated, load_precision, quantize
 from .artifact import ArtifactInfo, load_artifact, read_info, save_artifact
 from .backend import freeze_observers
 from .calib import CalibrationSpec, calibration_images
@@ -51,14 +50,7 @@ def prepare_qat(
     plan = parse_plan(plan)
     qat = backend.prepare_qat(model, plan)
     if fixed_ranges is not None:
-        images = fixed_ranges if isinstance(fixed_ranges, Sequence) else calibration_images(fixed_ranges, cancel=cancel)
-        observed = backend.prepare_ptq(model, plan)
-        backend.calibrate(observed, images, progress, cancel)
-        backend.seed_activation_ranges(qat, observed)
-        # One pass lets the weight fake quant observe the weights (activation ranges stay as seeded), so
-        # freezing every observer before the first training step leaves valid per-channel weight scales.
-        with torch.no_grad():
-            qat(torch.from_numpy(np.ascontiguousarray(images[0][:16, :16].transpose(2, 0, 1)))[None])
+        backend.seed_activation_ranges(qat, calibrated(model, plan, fixed_ranges, progress=progress, cancel=cancel))
     return qat
 
 

@@ -52,10 +52,24 @@ def quantize(
                         "(QAT runs inside training: prepare_qat, train, convert)")
     if plan.is_float:
         raise PlanError(f"plan {plan} quantizes nothing: use the fp32 model as it is")
+    return backend.convert(calibrated(model, plan, calib, observer=observer, progress=progress, cancel=cancel),
+                           inplace=True)
+
+
+def calibrated(
+    model: nn.Module,
+    plan: Plan,
+    calib: Sequence[np.ndarray] | CalibrationSpec | None,
+    *,
+    observer: str = backend.DEFAULT_OBSERVER,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> QuantizedGenerator:
+    """``model`` prepared for ``plan`` with PTQ observers that have seen ``calib`` (see :func:`quantize`)."""
     images = calib if isinstance(calib, Sequence) else calibration_images(calib, cancel=cancel)
     observed = backend.prepare_ptq(model, plan, observer=observer)
     backend.calibrate(observed, images, progress, cancel)
-    return backend.convert(observed, inplace=True)
+    return observed
 
 
 def _model_key(info: ModelInfo) -> str:

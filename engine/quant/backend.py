@@ -163,6 +163,10 @@ def seed_activation_ranges(qat_model: QuantizedGenerator, observed: QuantizedGen
         fake_quant.scale.resize_as_(scale).copy_(scale)
         fake_quant.zero_point.resize_as_(zero_point).copy_(zero_point)
         fake_quant.disable_observer()
+    # One pass lets the weight fake quant observe the weights (activation ranges stay as seeded; the input
+    # does not matter), so freezing every observer before the first training step leaves valid weight scales.
+    with torch.no_grad():
+        qat_model(torch.zeros(1, 3, 8, 8))
 
 
 def freeze_observers(qat_model: nn.Module) -> None:
