@@ -108,8 +108,8 @@ def recommend_stage(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, A
     if reference.get("psnr_y") is None:
         raise _no_psnr()
     candidates = [r for r in rows if is_stage_plan(r["plan"]) and r.get("psnr_y") is not None]
-    scored = [(budget.rank(figures(r, reference)), r) for r in candidates if not budget.misses(figures(r, reference))]
-    if not scored:
+    row = _best(candidates, reference, budget)
+    if row is None:
         best_q = min(candidates, key=lambda r: quality_loss(r, reference))
         small = min(candidates, key=lambda r: r["size_bytes"])
         fast = min(candidates, key=lambda r: r["latency_s"])
@@ -118,7 +118,6 @@ def recommend_stage(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, A
             f"closest: loss {quality_loss(best_q, reference):.3f} dB ({best_q['plan']}), "
             f"size {small['size_bytes'] / MB:.2f} MB ({small['plan']}), latency {fast['latency_s']:.3f} s ({fast['plan']})"
         )
-    row = min(scored, key=lambda item: item[0])[1]
     return {"plan": row["plan"], "key": row["key"], "kind": "measured", "searched": len(candidates),
             "measured": figures(row, reference)}
 
@@ -130,10 +129,13 @@ def best_measured_block(rows: Sequence[Mapping[str, Any]], reference: Mapping[st
     The estimate can miss a plan the sweep has already measured: e.g. one probe alone meets a quality budget
     because its unit carries error vs HR that fidelity gains do not show.
     """
-    scored = [(budget.rank(figures(r, reference)), r) for r in rows
-              if not is_stage_plan(r["plan"]) and r.get("psnr_y") is not None
-              and not budget.misses(figures(r, reference))]
-    return min(scored, key=lambda item: item[0])[1] if scored else None
+    return _best([r for r in rows if not is_stage_plan(r["plan"]) and r.get("psnr_y") is not None], reference, budget)
+
+
+def _best(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, Any], budget: Budget) -> Mapping[str, Any] | None:
+    """The best-ranked of ``rows`` that meets ``budget``, or None."""
+    fits = [r for r in rows if not budget.misses(figures(r, reference))]
+    return min(fits, key=lambda r: budget.rank(figures(r, reference))) if fits else None
 
 
 def _power(psnr: float) -> float:
