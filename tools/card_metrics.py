@@ -18,6 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from release_model import card_of  # noqa: E402
+
 from engine.metrics.evaluate import load_report  # noqa: E402
 from engine.weights.cache import sha256_file, write_atomic  # noqa: E402
 
@@ -31,14 +33,9 @@ def main() -> int:
     parser.add_argument("--report", type=Path, action="append", required=True)
     args = parser.parse_args()
     card_path = args.model.with_suffix(".json")
-    if card_path.is_file():
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    else:
-        from engine.quant import read_info
-
-        info = read_info(args.model)
-        card = {**info.card, "file": args.model.name, "sha256": sha256_file(args.model),
-                "arch": info.arch, "config": info.config, "backend": info.backend}
+    card = card_of(args.model)
+    if not card_path.is_file():
+        card.update(file=args.model.name, sha256=sha256_file(args.model))
     metrics = card.setdefault("metrics", {})
     for path in args.report:
         report = load_report(path)

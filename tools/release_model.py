@@ -23,7 +23,8 @@ sys.path.insert(0, str(REPO))
 from engine.weights.cache import sha256_file, write_atomic  # noqa: E402
 
 
-def _card(src: Path) -> dict:
+def card_of(src: Path) -> dict:
+    """The card of a model file: its ``.json`` sidecar, or for a quantized artifact the card inside it."""
     sidecar = src.with_suffix(".json")
     if sidecar.is_file():
         return json.loads(sidecar.read_text(encoding="utf-8"))
@@ -44,7 +45,7 @@ def main() -> int:
     log = Path(f"{args.source}.work") / "log.jsonl"
     if not args.source.is_file() or not log.is_file():
         raise SystemExit(f"{args.source}: needs the file and its training log {log}")
-    card = _card(args.source)
+    card = card_of(args.source)
     previous = json.loads(args.continues.read_text(encoding="utf-8")) if args.continues else None
     dst = REPO / "models" / f"{args.name}.safetensors"
     write_atomic(dst, lambda tmp: shutil.copyfile(args.source, tmp))
