@@ -95,11 +95,9 @@ def run_qat(args: argparse.Namespace) -> int:
     from engine.train import run_qat as qat
 
     options = {"batch": args.batch, "patch": args.patch, "seed": args.seed, "hr_weight": args.hr_weight,
-               "texture_weight": args.texture_weight,
-               "freeze_at": args.freeze_at, "ranges": args.ranges, "calib": args.calib,
-               "checkpoint_every": args.checkpoint_every, "device": args.device}
-    if args.lr is not None:
-        options["lr"] = args.lr
+               "lr": args.lr, "texture_weight": args.texture_weight, "freeze_at": args.freeze_at,
+               "ranges": args.ranges, "calib": args.calib, "checkpoint_every": args.checkpoint_every,
+               "device": args.device}
     start = time.perf_counter()
     with progress_bar(f"QAT {args.model} ({args.plan})") as bar:
         out = qat(args.model, args.plan, args.data, args.steps, args.output, bar, cancel_token(),
