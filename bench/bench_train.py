@@ -1,9 +1,10 @@
-"""Training throughput on this machine: steps/s and patches/s, both generators, fp32 and QAT.
+"""Training throughput on this machine: steps/s and patches/s, both generators, fp32, bf16 and QAT.
 
 Run: .venv/bin/python bench/bench_train.py [--batch 16] [--patch 24] [--repeat 3] [--threads 2] [--device cpu]
 (part of `make bench`). Each row times the real training step of the engine (engine.train's jobs: L1
-pre-training step for fp32, distillation step of a mixed-precision fake-quant student for QAT) on random
-patches, after one warm-up step, in this one process; QAT/fp32 ratios are from the same run.
+pre-training step for fp32 and bf16 autocast (the latter only where the hardware has native bf16),
+distillation step of a mixed-precision fake-quant student for QAT, alone and with adversarial distillation
+at the weights docs/training.md uses) on random patches, after one warm-up step, in this one process; QAT/fp32 ratios are from the same run.
 Trained SRGAN weights are used when shipped; otherwise an untrained SRResNet-16 (the cost is the same).
 """
 
@@ -23,6 +24,7 @@ import torch
 from engine import archs
 from engine.errors import ModelError
 from engine.quant import prepare_qat
+from engine.train.common import native_bf16
 from engine.train.distributed import World, pick_device
 from engine.train.qat import QATJob
 from engine.train.srgan import PretrainJob
@@ -68,12 +70,17 @@ def main() -> None:
     print(f"{'generator':10} {'mode':14} {'steps/s':>8} {'patches/s':>10} {'vs fp32':>8}")
     for name in ("srgan", "esrgan"):
         model = generator(name)
-        fp32 = steps_per_second(PretrainJob(copy.deepcopy(model), {"lr": 1e-9, "steps": 10}, world),
-                                args.batch, args.patch, device, args.repeat)
-        qat_job = QATJob(copy.deepcopy(model), prepare_qat(model, "mixed"),
-                         {"lr": 1e-9, "steps": 10, "hr_weight": 0.0}, world)
-        qat = steps_per_second(qat_job, args.batch, args.patch, device, args.repeat)
-        for mode, rate in (("fp32 (L1)", fp32), ("QAT mixed", qat)):
+        jobs = {"fp32 (L1)": PretrainJob(copy.deepcopy(model), {"lr": 1e-9, "steps": 10, "bf16": False}, world)}
+        if native_bf16(device):
+            jobs["bf16 (L1)"] = PretrainJob(copy.deepcopy(model), {"lr": 1e-9, "steps": 10, "bf16": True}, world)
+        qat = {"lr": 1e-9, "steps": 10, "hr_weight": 0.0}
+        jobs["QAT mixed"] = QATJob(copy.deepcopy(model), prepare_qat(model, "mixed"), qat, world)
+        jobs["QAT mixed+adv"] = QATJob(copy.deepcopy(model), prepare_qat(model, "mixed"),
+                                       {**qat, "adv_weight": 5e-3, "fm_weight": 1.0}, world)
+        fp32 = None
+        for mode, job in jobs.items():
+            rate = steps_per_second(job, args.batch, args.patch, device, args.repeat)
+            fp32 = fp32 or rate
             print(f"{name:10} {mode:14} {rate:8.3f} {rate * args.batch:10.2f} {rate / fp32:7.2f}x", flush=True)
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from engine.errors import MPSRError
 from engine.jobs import Cancelled, CancelToken
 from engine.quant import CalibrationSpec, load_artifact, quantize
-from engine.train import PatchSampler, train_qat, train_srgan
+from engine.train import PatchSampler, run_qat, train_qat, train_srgan
 from engine.train.loop import CHECKPOINT, LOG
 from engine.weights import load_model, save_model
 
@@ -217,3 +217,47 @@ def test_texture_term_measures_local_contrast_not_its_sign():
     board = board.float().expand(1, 3, 9, 9)
     assert torch.equal(_gradient_magnitude(board), _gradient_magnitude(1 - board))
     assert _gradient_magnitude(board).mean() == 2.0
+
+
+def test_adversarial_qat_checkpoints_its_discriminator_and_resumes_to_identical_state(tmp_path, photos,
+                                                                                       tiny_srresnet):
+    """The distillation discriminator is part of the run's state: a run killed after its last checkpoint
+    ends exactly where an uninterrupted one does, and the card names the extra loss terms."""
+    weights = save_model(tiny_srresnet, tmp_path / "tiny.safetensors", {"name": "tiny"})
+    kwargs = {"batch": 2, "patch": 12, "lr": 1e-3, "adv_weight": 0.05, "fm_weight": 1.0, "checkpoint_every": 2,
+              "calib": photos}
+    straight = run_qat(weights, "int8", photos, 5, tmp_path / "straight.safetensors", **kwargs)
+
+    def crash_at_step_3(p):
+        if p.info.get("step") == 3:
+            raise _Crash
+
+    resumed = tmp_path / "resumed.safetensors"
+    with pytest.raises(_Crash):
+        run_qat(weights, "int8", photos, 5, resumed, crash_at_step_3, **kwargs)
+    state = torch.load(resumed.with_name(resumed.name + ".work") / CHECKPOINT, weights_only=True)
+    assert state["step"] == 2 and "discriminator" in state["state"]
+    run_qat(weights, "int8", photos, 5, resumed, **kwargs)
+    (a, card), (b, _) = load_artifact(straight), load_artifact(resumed)
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(a(x), b(x))
+    rows = _log(straight)
+    assert all(row["d"] > 0 and "adv" in row and "fm" in row for row in rows)
+    assert "adversarial" in card.card["losses"] and card.card["training"]["discriminator"]["width"] == 32
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_training_runs_where_native_and_is_refused_where_emulated(tmp_path, photos, monkeypatch, native):
+    """bf16 autocast is an opt-in speed-up: it trains (loss recorded, card says so) on a CPU with native
+    bf16, and on one without it gives a one-line error instead of a run slower than fp32."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    out = tmp_path / "bf16.safetensors"
+    if not native:
+        with pytest.raises(MPSRError, match="no native bfloat16"):
+            train_srgan(out, data=photos, steps=2, bf16=True, device="cpu", **TINY)
+        assert not out.exists()
+        return
+    train_srgan(out, data=photos, steps=4, bf16=True, device="cpu", **TINY)
+    assert all(np.isfinite(row["l1"]) for row in _log(out))
+    assert json.loads(out.with_suffix(".json").read_text())["training"]["bf16"] is True
+    assert load_model(out)[0](torch.rand(1, 3, 8, 8)).dtype == torch.float32

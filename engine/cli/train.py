@@ -46,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--fm-weight", type=float, metavar="W")
     s.add_argument("--pixel-weight", type=float, metavar="W")
     s.add_argument("--d-feat", type=int, metavar="N", help="discriminator width (default 64, as in SRGAN)")
+    s.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for the forward passes, where the CPU/GPU has native bf16 (faster)")
     s.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors (+ .json model card)")
     s.set_defaults(func=run_srgan)
 
@@ -59,6 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--texture-weight", type=float, metavar="W",
                    help="add W x L1 between the student's and the teacher's local gradient magnitudes "
                         "(default 0)")
+    q.add_argument("--adv-weight", type=float, default=0.0, metavar="W",
+                   help="adversarial distillation: W x adversarial loss against a discriminator trained to tell "
+                        "the student's output from the teacher's (default 0)")
+    q.add_argument("--fm-weight", type=float, default=0.0, metavar="W",
+                   help="W x feature matching on that discriminator's blocks (default 0)")
     q.add_argument("--freeze-at", type=float, default=0.6, metavar="F",
                    help="freeze all quantization ranges after this fraction of the steps (default: 0.6)")
     q.add_argument("--ranges", choices=["fixed", "moving"], default="fixed",
@@ -86,7 +93,8 @@ def run_srgan(args: argparse.Namespace) -> int:
         out = train_srgan(args.output, data=args.data, phase=args.phase, steps=args.steps, init=args.init,
                           batch=args.batch, patch=args.patch, seed=args.seed, num_feat=args.num_feat,
                           num_block=args.num_block, checkpoint_every=args.checkpoint_every, workdir=args.workdir,
-                          restart=args.restart, device=args.device, progress=bar, cancel=cancel_token(), **overrides)
+                          restart=args.restart, device=args.device, bf16=args.bf16, progress=bar,
+                          cancel=cancel_token(), **overrides)
     _report(f"SRGAN {args.phase}, {args.steps} steps", Path(out), start)
     return 0
 
@@ -95,7 +103,8 @@ def run_qat(args: argparse.Namespace) -> int:
     from engine.train import run_qat as qat
 
     options = {"batch": args.batch, "patch": args.patch, "seed": args.seed, "hr_weight": args.hr_weight,
-               "lr": args.lr, "texture_weight": args.texture_weight, "freeze_at": args.freeze_at,
+               "lr": args.lr, "texture_weight": args.texture_weight, "adv_weight": args.adv_weight,
+               "fm_weight": args.fm_weight, "freeze_at": args.freeze_at,
                "ranges": args.ranges, "calib": args.calib, "checkpoint_every": args.checkpoint_every,
                "device": args.device}
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Pieces the training jobs share: the work folder, the learning-rate schedule, the data description."""
+"""Pieces the training jobs share: the work folder, the learning-rate schedule, the data description, bf16."""
 
 from __future__ import annotations
 
@@ -33,3 +33,20 @@ def cosine(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_sched
     """Cosine decay to 1% of the initial rate: short CPU runs end on a small step, which helps PSNR."""
     base = optimizer.param_groups[0]["lr"]
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, eta_min=base * 0.01)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware (AVX512-BF16 on x86 CPUs)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
+
+
+def bf16_autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    """bfloat16 autocast for the forward passes (weights, optimiser and loss stay fp32).
+
+    Refuses a device without native bf16: emulated bf16 is slower than fp32, which defeats the option.
+    """
+    if enabled and not native_bf16(device):
+        raise MPSRError(f"bf16 training: {device.type} here has no native bfloat16 arithmetic; drop --bf16")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)

@@ -5,6 +5,12 @@ plan quantizes); the teacher is the fp32 generator. The loss is L1 to the teache
 folder will do (no ground truth needed); ``hr_weight`` adds L1 to the HR patch, ``texture_weight`` L1 between
 the student's and the teacher's local gradient magnitudes.
 
+``adv_weight`` / ``fm_weight`` add adversarial distillation: the paper's QAT keeps the GAN's adversarial loss,
+which needs the generator's discriminator, and none ships for ESRGAN. So a fresh SRGAN-style discriminator
+learns, during QAT, to tell the student's output from the teacher's (not from HR): the adversarial term and
+feature matching on its blocks then push the student towards the teacher's texture statistics rather than the
+smoother average an L1 loss settles on.
+
 Activation ranges (``ranges``): "fixed" (default) calibrates them exactly as PTQ does (on ``calib``, by
 default the bundled samples, like the app's PTQ) and keeps them, so training starts from the PTQ generator; "moving" starts them from a batch of
 training patches and lets them follow the batches. Either way every range, weights' included, is frozen for
@@ -33,6 +39,7 @@ from engine.weights import load_model
 from . import loop
 from .common import cosine, data_folder, work_folder
 from .data import PatchSampler
+from .discriminator import Discriminator
 from .distributed import World, pick_device, setup, unwrap
 
 
@@ -43,9 +50,16 @@ class QATJob:
         self.student = world.wrap(student.to(world.device))
         self.opt = torch.optim.Adam(self.student.parameters(), config["lr"], betas=(0.9, 0.99))
         self.sched = cosine(self.opt, config["steps"])
+        self.disc = None
+        if config.get("adv_weight") or config.get("fm_weight"):
+            self.disc = world.wrap(Discriminator(DISC["width"]).to(world.device).train())
+            self.opt_d = torch.optim.Adam(self.disc.parameters(), DISC["lr"], betas=(0.9, 0.99))
 
     def stateful(self):
-        return {"student": unwrap(self.student), "opt": self.opt, "sched": self.sched}
+        state = {"student": unwrap(self.student), "opt": self.opt, "sched": self.sched}
+        if self.disc is not None:
+            state.update(discriminator=unwrap(self.disc), opt_d=self.opt_d)
+        return state
 
     def step(self, step: int, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
@@ -58,11 +72,30 @@ class QATJob:
             texture = F.l1_loss(_gradient_magnitude(out), _gradient_magnitude(target))
             loss = loss + self.config["texture_weight"] * texture
             terms["texture"] = texture.item()
+        if self.disc is not None:
+            adversarial, matching, terms["d"] = self._adversarial(target, out)
+            loss = loss + self.config["adv_weight"] * adversarial + self.config["fm_weight"] * matching
+            terms.update(adv=adversarial.item(), fm=matching.item())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.sched.step()
         return {"loss": loss.item(), **terms}
+
+
+    def _adversarial(self, target: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """One discriminator step (teacher = real, student = fake), then the student's two terms."""
+        n = out.shape[0]
+        labels = torch.cat([torch.ones(n), torch.zeros(n)]).to(out.device)
+        logits, _ = self.disc(torch.cat([target, out.detach()]))
+        loss_d = F.binary_cross_entropy_with_logits(logits, labels)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        logits, feats = self.disc(torch.cat([target, out]))
+        adversarial = F.binary_cross_entropy_with_logits(logits[n:], torch.ones(n, device=out.device))
+        matching = sum(F.l1_loss(f[n:], f[:n].detach()) for f in feats) / len(feats)
+        return adversarial, matching, loss_d.item()
 
 
 def _gradient_magnitude(img: torch.Tensor) -> torch.Tensor:
@@ -85,6 +118,10 @@ RANGES = ("fixed", "moving")
 # lowered mixed-QAT NIQE but cost PSNR-Y, and it did not help int8 (docs/training.md has both runs).
 DEFAULTS = {"srresnet": {"lr": 5e-5, "texture_weight": 0.0}, "rrdbnet": {"lr": 1e-5, "texture_weight": 0.0}}
 
+# The distillation discriminator: half SRGAN's width (it only has to see the student-teacher difference) and
+# SRGAN fine-tuning's rate, since it starts from scratch while the student starts from the PTQ generator.
+DISC = {"width": 32, "lr": 1e-4}
+
 # A batch index no run reaches: the calibration patches differ from every training batch.
 _CALIBRATION_STEP = 2**31 - 1
 
@@ -100,6 +137,8 @@ def train_qat(
     lr: float | None = None,
     hr_weight: float = 0.0,
     texture_weight: float | None = None,
+    adv_weight: float = 0.0,
+    fm_weight: float = 0.0,
     freeze_at: float = 0.6,
     ranges: str = "fixed",
     calib: str | Path | None = None,
@@ -116,7 +155,8 @@ def train_qat(
     ``workdir``: where checkpoints go (resumes from one found there); None keeps no checkpoint (short runs,
     sweeps). ``lr``, ``texture_weight``: None = :data:`DEFAULTS` for the architecture. ``freeze_at``: fraction of the steps
     after which all ranges stop moving. ``ranges``: "fixed" or "moving" activation ranges (module docstring);
-    ``calib``: PTQ calibration images for "fixed".
+    ``calib``: PTQ calibration images for "fixed". ``adv_weight``, ``fm_weight``: adversarial distillation
+    (module docstring), 0 = off.
     """
     plan = parse_plan(plan)
     if plan.is_float:
@@ -137,7 +177,9 @@ def train_qat(
     lr = defaults["lr"] if lr is None else lr
     texture_weight = defaults["texture_weight"] if texture_weight is None else texture_weight
     config = {"job": "qat", "plan": str(plan), "steps": steps, "batch": batch, "patch": patch, "lr": lr,
-              "hr_weight": hr_weight, "texture_weight": texture_weight, "freeze_at": freeze_at, "ranges": ranges,
+              "hr_weight": hr_weight, "texture_weight": texture_weight, "adv_weight": adv_weight,
+              "fm_weight": fm_weight, "discriminator": DISC if adv_weight or fm_weight else None,
+              "freeze_at": freeze_at, "ranges": ranges,
               "calib": spec.to_json() if ranges == "fixed" else None, "seed": seed, "arch": student.arch,
               "model_config": dict(student.config), "data": str(folder.resolve()), "world_size": world.size}
     sampler = PatchSampler.from_folder(folder, patch, seed, progress=progress, cancel=cancel)
@@ -201,7 +243,10 @@ def run_qat(
             "losses": "L1 to the fp32 teacher's output" + (
                 f" + {summary['hr_weight']} x L1 to HR" if summary["hr_weight"] else "") + (
                 f" + {summary['texture_weight']} x L1 between local gradient magnitudes (student vs teacher)"
-                if summary["texture_weight"] else ""),
+                if summary["texture_weight"] else "") + (
+                f" + {summary['adv_weight']} x adversarial (BCE) + {summary['fm_weight']} x feature matching, "
+                "against a discriminator trained to tell the student's output from the teacher's"
+                if summary["adv_weight"] or summary["fm_weight"] else ""),
         }
         save_artifact(qmodel, out, card)
     return out

@@ -19,7 +19,7 @@ from engine.jobs import CancelToken, ProgressFn
 from engine.weights import load_model, save_model
 
 from . import loop
-from .common import cosine, data_folder, work_folder
+from .common import bf16_autocast, cosine, data_folder, work_folder
 from .data import PatchSampler
 from .discriminator import Discriminator
 from .distributed import World, setup, unwrap
@@ -42,12 +42,15 @@ class PretrainJob:
         self.generator = world.wrap(generator.to(world.device).train())
         self.opt = torch.optim.Adam(self.generator.parameters(), config["lr"], betas=(0.9, 0.99))
         self.sched = cosine(self.opt, config["steps"])
+        self.autocast = bf16_autocast(world.device, config["bf16"])
 
     def stateful(self):
         return {"generator": unwrap(self.generator), "opt": self.opt, "sched": self.sched}
 
     def step(self, step: int, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
-        loss = F.l1_loss(self.generator(lr), hr)
+        with self.autocast:
+            out = self.generator(lr)
+        loss = F.l1_loss(out.float(), hr)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -64,6 +67,7 @@ class GanJob:
         self.disc = world.wrap(Discriminator(int(config["d_feat"])).to(world.device).train())
         self.opt_g = torch.optim.Adam(self.generator.parameters(), config["lr"], betas=(0.9, 0.99))
         self.opt_d = torch.optim.Adam(self.disc.parameters(), config["lr"], betas=(0.9, 0.99))
+        self.autocast = bf16_autocast(world.device, config["bf16"])
 
     def stateful(self):
         return {"generator": unwrap(self.generator), "discriminator": unwrap(self.disc),
@@ -71,19 +75,22 @@ class GanJob:
 
     def step(self, step: int, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
         c, n = self.config, hr.shape[0]
-        fake = self.generator(lr)
+        with self.autocast:
+            fake = self.generator(lr).float()
         # Real and fake go through the discriminator in one call: one forward per backward under DDP.
         labels = torch.cat([torch.ones(n), torch.zeros(n)]).to(hr.device)
-        logits, _ = self.disc(torch.cat([hr, fake.detach()]))
-        loss_d = F.binary_cross_entropy_with_logits(logits, labels)
+        with self.autocast:
+            logits, _ = self.disc(torch.cat([hr, fake.detach()]))
+        loss_d = F.binary_cross_entropy_with_logits(logits.float(), labels)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
 
-        logits, feats = self.disc(torch.cat([hr, fake]))
+        with self.autocast:
+            logits, feats = self.disc(torch.cat([hr, fake]))
         pixel = F.l1_loss(fake, hr)
-        matching = sum(F.l1_loss(f[n:], f[:n].detach()) for f in feats) / len(feats)
-        adversarial = F.binary_cross_entropy_with_logits(logits[n:], torch.ones(n, device=hr.device))
+        matching = sum(F.l1_loss(f[n:].float(), f[:n].detach().float()) for f in feats) / len(feats)
+        adversarial = F.binary_cross_entropy_with_logits(logits[n:].float(), torch.ones(n, device=hr.device))
         loss_g = c["pixel_weight"] * pixel + c["fm_weight"] * matching + c["adv_weight"] * adversarial
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -108,6 +115,7 @@ def train_srgan(
     workdir: str | Path | None = None,
     restart: bool = False,
     device: str | None = None,
+    bf16: bool = False,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     **overrides: float,
@@ -116,6 +124,7 @@ def train_srgan(
 
     ``phase="pretrain"`` trains from scratch (or from ``init``) with L1; ``phase="gan"`` fine-tunes ``init``
     adversarially. ``overrides``: lr, pixel_weight, fm_weight, adv_weight, d_feat (discriminator width).
+    ``bf16``: forward passes in bfloat16 autocast, on hardware with native bf16 (2x faster on an AVX512-BF16 CPU).
     """
     if phase not in PHASES:
         raise MPSRError(f"unknown training phase {phase!r}; use {' or '.join(PHASES)}")
@@ -136,7 +145,7 @@ def train_srgan(
         generator, init_sha = build("srresnet", num_feat=num_feat, num_block=num_block), None
     config = {"job": f"srgan-{phase}", "steps": steps, "batch": batch, "patch": patch, "seed": seed,
               "arch": "srresnet", "model_config": dict(generator.config), "init_sha256": init_sha,
-              "data": str(folder.resolve()), "world_size": world.size, **DEFAULTS[phase], **overrides}
+              "data": str(folder.resolve()), "world_size": world.size, "bf16": bf16, **DEFAULTS[phase], **overrides}
     job = (PretrainJob if phase == "pretrain" else GanJob)(generator, config, world)
     sampler = PatchSampler.from_folder(folder, patch, seed, progress=progress, cancel=cancel)
     spec = loop.LoopSpec(steps=steps, batch=batch, checkpoint_every=checkpoint_every)
