@@ -130,7 +130,7 @@ def bicubic_x4(lr: np.ndarray) -> np.ndarray:
 ROW_KEYS = {"psnr": "psnr_y", "ssim": "ssim_y", "niqe": "niqe", "pi": "pi", "psnr_fp32": "psnr_fp32"}
 
 
-def _score(
+def score_image(
     metrics: Iterable[str],
     sr: np.ndarray,
     hr: np.ndarray | None,
@@ -297,7 +297,7 @@ def evaluate(
                 tracker.update(done, f"{image.name}: fp32 reference")
                 fp32_out = runner.infer("fp32", lr)[0]
             wanted = row_metrics(method)
-            scores = _score(wanted, sr, hr, fp32_out, scorer, cancel,
+            scores = score_image(wanted, sr, hr, fp32_out, scorer, cancel,
                             functools.partial(_step, tracker, done, 1 / max(len(wanted), 1), f"{method} {image.name}"))
             row = {"method": method, "image": image.name, "size": [sr.shape[1], sr.shape[0]], "seconds": seconds,
                    "ma_model": ma_ready, **scores}
@@ -379,7 +379,7 @@ def reference_free(
     done = 0
     results: dict[str, dict[str, Any]] = {}
     for name, rgb in outputs.items():
-        results[name] = _score(plans[name], rgb, None, fp32, scorer, cancel,
+        results[name] = score_image(plans[name], rgb, None, fp32, scorer, cancel,
                                functools.partial(_step, tracker, done, 1, name))
         done += len(plans[name])
     tracker.update(done, "done")

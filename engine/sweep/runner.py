@@ -29,7 +29,7 @@ import torch
 from engine import imageio
 from engine.jobs import Cancelled, CancelToken, Progress, check
 from engine.metrics import iqa
-from engine.metrics.evaluate import _score as score_image
+from engine.metrics.evaluate import score_image
 from engine.metrics.evaluate import prepare_pair
 from engine.quant import CalibrationSpec, calibration_images, parse_plan, quantize, save_artifact
 from engine.upscaler import Upscaler, UpscalerInfo
