@@ -7,7 +7,10 @@ VGG content loss (no ImageNet VGG weights offline).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -39,3 +42,28 @@ class Discriminator(nn.Module):
             x = block(x)
             feats.append(x)
         return self.head(x).squeeze(1), feats
+
+
+def adversarial_step(disc: nn.Module, opt_d: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
+                     autocast: contextlib.AbstractContextManager | None = None,
+                     ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One discriminator step on ``real`` vs ``fake``, then the generator's terms.
+
+    Returns (adversarial BCE of ``fake`` labelled real, feature matching to ``real`` over the blocks, the
+    discriminator's loss). Real and fake go through the discriminator in one call: one forward per backward
+    under DDP.
+    """
+    autocast = autocast or contextlib.nullcontext()
+    n = fake.shape[0]
+    labels = torch.cat([torch.ones(n), torch.zeros(n)]).to(fake.device)
+    with autocast:
+        logits, _ = disc(torch.cat([real, fake.detach()]))
+    loss_d = F.binary_cross_entropy_with_logits(logits.float(), labels)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    with autocast:
+        logits, feats = disc(torch.cat([real, fake]))
+    adversarial = F.binary_cross_entropy_with_logits(logits[n:].float(), torch.ones(n, device=fake.device))
+    matching = sum(F.l1_loss(f[n:].float(), f[:n].detach().float()) for f in feats) / len(feats)
+    return adversarial, matching, loss_d.item()

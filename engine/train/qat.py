@@ -39,7 +39,7 @@ from engine.weights import load_model
 from . import loop
 from .common import cosine, data_folder, work_folder
 from .data import PatchSampler
-from .discriminator import Discriminator
+from .discriminator import Discriminator, adversarial_step
 from .distributed import World, pick_device, setup, unwrap
 
 
@@ -73,7 +73,7 @@ class QATJob:
             loss = loss + self.config["texture_weight"] * texture
             terms["texture"] = texture.item()
         if self.disc is not None:
-            adversarial, matching, terms["d"] = self._adversarial(target, out)
+            adversarial, matching, terms["d"] = adversarial_step(self.disc, self.opt_d, target, out)
             loss = loss + self.config["adv_weight"] * adversarial + self.config["fm_weight"] * matching
             terms.update(adv=adversarial.item(), fm=matching.item())
         self.opt.zero_grad(set_to_none=True)
@@ -81,21 +81,6 @@ class QATJob:
         self.opt.step()
         self.sched.step()
         return {"loss": loss.item(), **terms}
-
-
-    def _adversarial(self, target: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """One discriminator step (teacher = real, student = fake), then the student's two terms."""
-        n = out.shape[0]
-        labels = torch.cat([torch.ones(n), torch.zeros(n)]).to(out.device)
-        logits, _ = self.disc(torch.cat([target, out.detach()]))
-        loss_d = F.binary_cross_entropy_with_logits(logits, labels)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
-        logits, feats = self.disc(torch.cat([target, out]))
-        adversarial = F.binary_cross_entropy_with_logits(logits[n:], torch.ones(n, device=out.device))
-        matching = sum(F.l1_loss(f[n:], f[:n].detach()) for f in feats) / len(feats)
-        return adversarial, matching, loss_d.item()
 
 
 def _gradient_magnitude(img: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from engine.weights import load_model, save_model
 from . import loop
 from .common import bf16_autocast, cosine, data_folder, work_folder
 from .data import PatchSampler
-from .discriminator import Discriminator
+from .discriminator import Discriminator, adversarial_step
 from .distributed import World, setup, unwrap
 
 PHASES = ("pretrain", "gan")
@@ -74,29 +74,17 @@ class GanJob:
                 "opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def step(self, step: int, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
-        c, n = self.config, hr.shape[0]
+        c = self.config
         with self.autocast:
             fake = self.generator(lr).float()
-        # Real and fake go through the discriminator in one call: one forward per backward under DDP.
-        labels = torch.cat([torch.ones(n), torch.zeros(n)]).to(hr.device)
-        with self.autocast:
-            logits, _ = self.disc(torch.cat([hr, fake.detach()]))
-        loss_d = F.binary_cross_entropy_with_logits(logits.float(), labels)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
-
-        with self.autocast:
-            logits, feats = self.disc(torch.cat([hr, fake]))
+        adversarial, matching, loss_d = adversarial_step(self.disc, self.opt_d, hr, fake, self.autocast)
         pixel = F.l1_loss(fake, hr)
-        matching = sum(F.l1_loss(f[n:].float(), f[:n].detach().float()) for f in feats) / len(feats)
-        adversarial = F.binary_cross_entropy_with_logits(logits[n:].float(), torch.ones(n, device=hr.device))
         loss_g = c["pixel_weight"] * pixel + c["fm_weight"] * matching + c["adv_weight"] * adversarial
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         return {"g": loss_g.item(), "l1": pixel.item(), "fm": matching.item(), "adv": adversarial.item(),
-                "d": loss_d.item()}
+                "d": loss_d}
 
 
 def train_srgan(
