@@ -4,7 +4,8 @@ Run: .venv/bin/python bench/bench_train.py [--batch 16] [--patch 24] [--repeat 3
 (part of `make bench`). Each row times the real training step of the engine (engine.train's jobs: L1
 pre-training step for fp32 and bf16 autocast (the latter only where the hardware has native bf16),
 distillation step of a mixed-precision fake-quant student for QAT, alone and with adversarial distillation
-at the weights docs/training.md uses) on random patches, after one warm-up step, in this one process; QAT/fp32 ratios are from the same run.
+at the weights docs/training.md uses) on random patches, after one warm-up step, in this one process; the
+ratios to fp32 are from the same run.
 Trained SRGAN weights are used when shipped; otherwise an untrained SRResNet-16 (the cost is the same).
 """
 

@@ -261,3 +261,9 @@ def test_bf16_training_runs_where_native_and_is_refused_where_emulated(tmp_path,
     assert all(np.isfinite(row["l1"]) for row in _log(out))
     assert json.loads(out.with_suffix(".json").read_text())["training"]["bf16"] is True
     assert load_model(out)[0](torch.rand(1, 3, 8, 8)).dtype == torch.float32
+
+
+def test_a_negative_loss_weight_is_a_one_line_error(tmp_path, photos, tiny_srresnet):
+    with pytest.raises(MPSRError, match="cannot be negative: adv_weight"):
+        train_qat(tiny_srresnet, "int8", photos, steps=1, batch=2, patch=12, adv_weight=-1.0, workdir=tmp_path / "w")
+    assert not (tmp_path / "w").exists()

@@ -247,5 +247,3 @@ def _recommend_blocks(sweep: Sweep, budget: rec.Budget, reference: dict[str, Any
         raise MPSRError(failure)
     return {"error": f"the {len(tried)} best estimated per-block plan(s) missed the budget ({budget.describe()}) "
                      f"when measured: {'; '.join(', '.join(t['misses']) for t in tried)}", "tried": tried}
-    return {"error": f"the {len(tried)} best estimated per-block plan(s) missed the budget ({budget.describe()}) "
-                     f"when measured: {'; '.join(', '.join(t['misses']) for t in tried)}", "tried": tried}

@@ -148,6 +148,10 @@ def train_qat(
         raise MPSRError(f"plan {plan} quantizes nothing: there is nothing to retrain")
     if not 0 <= freeze_at <= 1:
         raise MPSRError("freeze_at must be between 0 and 1")
+    negative = [name for name, w in (("hr_weight", hr_weight), ("texture_weight", texture_weight),
+                                     ("adv_weight", adv_weight), ("fm_weight", fm_weight)) if w is not None and w < 0]
+    if negative:
+        raise MPSRError(f"loss weights cannot be negative: {', '.join(negative)}")
     if ranges not in RANGES:
         raise MPSRError(f"unknown ranges {ranges!r}: choose {' or '.join(RANGES)}")
     folder = data_folder(data)
