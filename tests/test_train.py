@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -244,6 +245,40 @@ def test_adversarial_qat_checkpoints_its_discriminator_and_resumes_to_identical_
     rows = _log(straight)
     assert all(row["d"] > 0 and "adv" in row and "fm" in row for row in rows)
     assert "adversarial" in card.card["losses"] and card.card["training"]["discriminator"]["width"] == 32
+
+
+@pytest.mark.parametrize("adv_real", ["teacher", "hr"])
+def test_the_distillation_discriminator_learns_the_chosen_real(tmp_path, photos, tiny_srresnet, monkeypatch,
+                                                                adv_real):
+    """--adv-real picks what the discriminator is shown as real: the teacher's output or the HR patch."""
+    import engine.train.qat as qat
+
+    seen = []
+    real_step = qat.adversarial_step
+
+    def spy(disc, opt_d, real, fake):
+        seen.append(real.detach().clone())
+        return real_step(disc, opt_d, real, fake)
+
+    monkeypatch.setattr(qat, "adversarial_step", spy)
+    student = qat.prepare_qat(tiny_srresnet, "int8")
+    config = {"lr": 1e-4, "steps": 1, "hr_weight": 0.0, "adv_weight": 0.01, "fm_weight": 0.0,
+              "adv_real": adv_real}
+    job = qat.QATJob(copy.deepcopy(tiny_srresnet), student, config, qat.World())
+    lr, hr = torch.rand(2, 3, 12, 12), torch.rand(2, 3, 48, 48)
+    job.step(0, lr, hr)
+    expected = hr if adv_real == "hr" else tiny_srresnet(lr).detach()
+    assert torch.allclose(seen[0], expected)
+    weights = save_model(tiny_srresnet, tmp_path / "tiny.safetensors", {"name": "tiny"})
+    out = run_qat(weights, "int8", photos, 1, tmp_path / "q.safetensors", batch=2, patch=12, adv_weight=0.01,
+                  adv_real=adv_real, calib=photos)
+    losses = load_artifact(out)[1].card["losses"]
+    assert ("from HR" in losses) == (adv_real == "hr")
+
+
+def test_an_unknown_adv_real_is_a_one_line_error(tmp_path, photos, tiny_srresnet):
+    with pytest.raises(MPSRError, match="unknown adv_real 'gt'"):
+        train_qat(tiny_srresnet, "int8", photos, steps=1, batch=2, patch=12, adv_weight=0.01, adv_real="gt")
 
 
 @pytest.mark.parametrize("native", [True, False])

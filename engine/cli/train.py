@@ -66,6 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "the student's output from the teacher's (default 0)")
     q.add_argument("--fm-weight", type=float, default=0.0, metavar="W",
                    help="W x feature matching on that discriminator's blocks (default 0)")
+    q.add_argument("--adv-real", choices=["teacher", "hr"], default="teacher",
+                   help="what the discriminator learns as real: the fp32 teacher's output or the HR patch "
+                        "(default: teacher)")
     q.add_argument("--freeze-at", type=float, default=0.6, metavar="F",
                    help="freeze all quantization ranges after this fraction of the steps (default: 0.6)")
     q.add_argument("--ranges", choices=["fixed", "moving"], default="fixed",
@@ -104,7 +107,7 @@ def run_qat(args: argparse.Namespace) -> int:
 
     options = {"batch": args.batch, "patch": args.patch, "seed": args.seed, "hr_weight": args.hr_weight,
                "lr": args.lr, "texture_weight": args.texture_weight, "adv_weight": args.adv_weight,
-               "fm_weight": args.fm_weight, "freeze_at": args.freeze_at,
+               "fm_weight": args.fm_weight, "adv_real": args.adv_real, "freeze_at": args.freeze_at,
                "ranges": args.ranges, "calib": args.calib, "checkpoint_every": args.checkpoint_every,
                "device": args.device}
     start = time.perf_counter()

@@ -7,9 +7,10 @@ the student's and the teacher's local gradient magnitudes.
 
 ``adv_weight`` / ``fm_weight`` add adversarial distillation: the paper's QAT keeps the GAN's adversarial loss,
 which needs the generator's discriminator, and none ships for ESRGAN. So a fresh SRGAN-style discriminator
-learns, during QAT, to tell the student's output from the teacher's (not from HR): the adversarial term and
-feature matching on its blocks then push the student towards the teacher's texture statistics rather than the
-smoother average an L1 loss settles on.
+learns, during QAT, to tell the student's output from ``adv_real``: the teacher's (default), so that the
+adversarial term and feature matching on its blocks push the student towards the teacher's texture statistics
+rather than the smoother average an L1 loss settles on; or the HR patch ("hr"), the GAN's own objective, which
+a discriminator learns faster than the small student-teacher difference.
 
 Activation ranges (``ranges``): "fixed" (default) calibrates them exactly as PTQ does (on ``calib``, by
 default the bundled samples, like the app's PTQ) and keeps them, so training starts from the PTQ generator; "moving" starts them from a batch of
@@ -73,7 +74,8 @@ class QATJob:
             loss = loss + self.config["texture_weight"] * texture
             terms["texture"] = texture.item()
         if self.disc is not None:
-            adversarial, matching, terms["d"] = adversarial_step(self.disc, self.opt_d, target, out)
+            real = hr if self.config.get("adv_real") == "hr" else target
+            adversarial, matching, terms["d"] = adversarial_step(self.disc, self.opt_d, real, out)
             loss = loss + self.config["adv_weight"] * adversarial + self.config["fm_weight"] * matching
             terms.update(adv=adversarial.item(), fm=matching.item())
         self.opt.zero_grad(set_to_none=True)
@@ -98,6 +100,7 @@ def _calibrate(student: nn.Module, lr: torch.Tensor) -> None:
 
 
 RANGES = ("fixed", "moving")
+ADV_REALS = ("teacher", "hr")
 # Per-architecture defaults, chosen on photos outside Set5/Set14 (docs/training.md): ESRGAN's GAN texture
 # drifts at Adam 5e-5 (no fidelity gained, output smoother). The texture term is off by default: on Set5/Set14 it
 # lowered mixed-QAT NIQE but cost PSNR-Y, and it did not help int8 (docs/training.md has both runs).
@@ -124,6 +127,7 @@ def train_qat(
     texture_weight: float | None = None,
     adv_weight: float = 0.0,
     fm_weight: float = 0.0,
+    adv_real: str = "teacher",
     freeze_at: float = 0.6,
     ranges: str = "fixed",
     calib: str | Path | None = None,
@@ -141,7 +145,7 @@ def train_qat(
     sweeps). ``lr``, ``texture_weight``: None = :data:`DEFAULTS` for the architecture. ``freeze_at``: fraction of the steps
     after which all ranges stop moving. ``ranges``: "fixed" or "moving" activation ranges (module docstring);
     ``calib``: PTQ calibration images for "fixed". ``adv_weight``, ``fm_weight``: adversarial distillation
-    (module docstring), 0 = off.
+    (module docstring), 0 = off; ``adv_real``: what the discriminator takes as real, "teacher" or "hr".
     """
     plan = parse_plan(plan)
     if plan.is_float:
@@ -152,6 +156,8 @@ def train_qat(
                                      ("adv_weight", adv_weight), ("fm_weight", fm_weight)) if w is not None and w < 0]
     if negative:
         raise MPSRError(f"loss weights cannot be negative: {', '.join(negative)}")
+    if adv_real not in ADV_REALS:
+        raise MPSRError(f"unknown adv_real {adv_real!r}: choose {' or '.join(ADV_REALS)}")
     if ranges not in RANGES:
         raise MPSRError(f"unknown ranges {ranges!r}: choose {' or '.join(RANGES)}")
     folder = data_folder(data)
@@ -167,7 +173,8 @@ def train_qat(
     texture_weight = defaults["texture_weight"] if texture_weight is None else texture_weight
     config = {"job": "qat", "plan": str(plan), "steps": steps, "batch": batch, "patch": patch, "lr": lr,
               "hr_weight": hr_weight, "texture_weight": texture_weight, "adv_weight": adv_weight,
-              "fm_weight": fm_weight, "discriminator": DISC if adv_weight or fm_weight else None,
+              "fm_weight": fm_weight, "adv_real": adv_real,
+              "discriminator": DISC if adv_weight or fm_weight else None,
               "freeze_at": freeze_at, "ranges": ranges,
               "calib": spec.to_json() if ranges == "fixed" else None, "seed": seed, "arch": student.arch,
               "model_config": dict(student.config), "data": str(folder.resolve()), "world_size": world.size}
@@ -234,7 +241,8 @@ def run_qat(
                 f" + {summary['texture_weight']} x L1 between local gradient magnitudes (student vs teacher)"
                 if summary["texture_weight"] else "") + (
                 f" + {summary['adv_weight']} x adversarial (BCE) + {summary['fm_weight']} x feature matching, "
-                "against a discriminator trained to tell the student's output from the teacher's"
+                "against a discriminator trained to tell the student's output from "
+                + ("HR" if summary["adv_real"] == "hr" else "the teacher's")
                 if summary["adv_weight"] or summary["fm_weight"] else ""),
         }
         save_artifact(qmodel, out, card)
