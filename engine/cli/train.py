@@ -63,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default 0)")
     q.add_argument("--adv-weight", type=float, default=0.0, metavar="W",
                    help="adversarial distillation: W x adversarial loss against a discriminator trained to tell "
-                        "the student's output from the teacher's (default 0)")
+                        "the student's output from --adv-real's (default 0)")
     q.add_argument("--fm-weight", type=float, default=0.0, metavar="W",
                    help="W x feature matching on that discriminator's blocks (default 0)")
     q.add_argument("--adv-real", choices=["teacher", "hr"], default="teacher",
