@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
+import torch.ao.quantization as tq
 from test_quant_util import one_thread, photo, psnr, to_tensor  # noqa: F401  (one_thread: autouse fixture)
 from torch import nn
 
@@ -171,6 +174,33 @@ def test_qat_uses_16_bit_fake_quant_and_trains(tiny_srresnet):
     x = to_tensor(photo(16, 16, 0, 0))
     qat(x).mean().backward()
     assert qat.body.inner.blocks[0].conv1.weight.grad is not None
+
+
+@pytest.mark.parametrize("plan", ["int8", "mixed"])
+def test_frozen_qat_steps_never_wait_on_the_device(tiny_rrdb, plan):
+    """Once the ranges are frozen, a QAT forward/backward reads no tensor back to the host (no GPU stall),
+    computes what torch.ao's own FakeQuantize computes, and a checkpoint reload keeps it that way."""
+    x = to_tensor(photo(12, 12, 30, 30))
+    qat = prepare_qat(tiny_rrdb, plan)
+    qat(x)
+    freeze_observers(qat)
+    stock = copy.deepcopy(qat)
+    for mod in stock.modules():
+        if isinstance(mod, backend.HostFlagFakeQuantize):
+            mod.__class__ = tq.FakeQuantize
+    reloaded = prepare_qat(tiny_rrdb, plan)
+    reloaded.load_state_dict(qat.state_dict())
+    for model in (qat, reloaded):
+        outputs = []
+
+        def step(model=model, outputs=outputs):
+            outputs.append(model(x))
+            outputs[-1].mean().backward()
+
+        assert backend.host_reads(step) == 0
+        assert torch.equal(outputs[0], stock(x))
+    # What the host flags save: torch.ao's FakeQuantize tests its flags as tensors.
+    assert backend.host_reads(lambda: stock(x)) > 0
 
 
 def test_int16_fake_quant_matches_torch():

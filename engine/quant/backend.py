@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 import numpy as np
@@ -30,6 +30,7 @@ import torch.ao.nn.qat as nnqat
 from torch import nn
 from torch.ao import quantization as tq
 from torch.ao.nn.quantized import FloatFunctional
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 
@@ -126,6 +127,65 @@ def calibrate(
             tracker.update(i + 1)
 
 
+class HostFlagFakeQuantize(tq.FakeQuantize):
+    """torch.ao's ``FakeQuantize`` that reads its two enable flags from the host.
+
+    The stock forward tests ``observer_enabled[0] == 1`` and ``fake_quant_enabled[0] == 1``; on CUDA each test
+    copies a value back and waits for the GPU, twice per module per forward (ESRGAN's student has 1,352 modules).
+    The flag buffers stay as they are (state dicts, DDP and conversion read them); every change goes through
+    ``enable_observer``/``enable_fake_quant`` or a state-dict load, which keep the host copies in step.
+    While observing, the stock forward runs unchanged: the observers read their own state anyway.
+    """
+
+    def sync_flags(self) -> None:
+        self._observing = bool(self.observer_enabled[0] == 1)
+        self._quantizing = bool(self.fake_quant_enabled[0] == 1)
+
+    def enable_observer(self, enabled: bool = True) -> None:
+        super().enable_observer(enabled)
+        self._observing = bool(enabled)
+
+    def enable_fake_quant(self, enabled: bool = True) -> None:
+        super().enable_fake_quant(enabled)
+        self._quantizing = bool(enabled)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.sync_flags()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._observing:
+            return super().forward(x)
+        if not self._quantizing:
+            return x
+        qmin, qmax = self.activation_post_process.quant_min, self.activation_post_process.quant_max
+        if self.is_per_channel:
+            return torch.fake_quantize_per_channel_affine(x, self.scale, self.zero_point, self.ch_axis, qmin, qmax)
+        return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, qmin, qmax)
+
+
+class _HostReads(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def host_reads(fn: Callable[[], object]) -> int:
+    """How many tensor values ``fn()`` reads back into Python (``.item()``, ``if tensor:``).
+
+    On CUDA each read waits for the GPU's queue to drain; on the CPU it is free, so this count (not a time)
+    is how the CPU can check a training step for GPU stalls.
+    """
+    with _HostReads() as mode:
+        fn()
+    return mode.count
+
+
 def prepare_qat(model: nn.Module, plan: Plan) -> QuantizedGenerator:
     """A trainable fake-quant copy of ``model`` (train mode): int8 and 16-bit fake quant where ``plan`` says.
 
@@ -136,6 +196,11 @@ def prepare_qat(model: nn.Module, plan: Plan) -> QuantizedGenerator:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tq.prepare_qat(net, mapping=_qat_mapping(), inplace=True)
+    for mod in net.modules():
+        # The qconfigs name torch.ao's class (get_default_qat_qconfig builds its own), so swap it in place.
+        if type(mod) is tq.FakeQuantize:
+            mod.__class__ = HostFlagFakeQuantize
+            mod.sync_flags()
     net.state = "qat"
     return net
 
