@@ -31,9 +31,8 @@ def main() -> None:
     x = torch.rand(1, 3, 8, 8)
     student = prepare_qat(load_model(args.model)[0], args.plan)
     student(x)
-    for name, mod in student.named_modules():
-        if isinstance(mod, tq.FakeQuantizeBase) and not name.endswith("weight_fake_quant"):
-            mod.disable_observer()
+    for fake_quant in backend._activation_fake_quants(student).values():
+        fake_quant.disable_observer()
     stock = copy.deepcopy(student)
     for mod in stock.modules():
         if type(mod) is backend.HostFlagFakeQuantize:
