@@ -25,7 +25,14 @@ run: models
 test: models
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
-bench: models
+BENCH_STAMP := $(VENV)/.mpsr-bench-installed
+
+# The peer runtimes of bench/bench_runtimes.py (the `bench` extra) install here only, not for run/test.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: models $(BENCH_STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 # Desktop bundle dist/mpsr (PyInstaller, own venv in packaging/.venv), then its smoke test; see packaging/README.md.
