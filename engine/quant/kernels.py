@@ -77,20 +77,27 @@ def _isa_name(machine: str, flags: set[str]) -> str:
 
 
 def _pair_sums_saturate() -> bool:
-    """Run a 1x1 conv with 4 inputs of 255 and weights of 127: exact gives 129540, saturated pairs 65534."""
+    """Run a 64->64 3x3 conv of the shape generators use, inputs all 255 and weights all 127.
+
+    Exact: 64 * 9 * 255 * 127 per output. Saturating kernels cap every pair at 32767, about half of that.
+    """
     import torch.ao.nn.quantized as nnq
 
+    channels = 64
+    exact = channels * 9 * 255 * 127
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's deprecation notice for quantized tensors
-        conv = nnq.Conv2d(4, 1, 1)
+        conv = nnq.Conv2d(channels, channels, 3)
         weight = torch._make_per_channel_quantized_tensor(
-            torch.full((1, 4, 1, 1), 127, dtype=torch.int8),
-            torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.int64), 0)
+            torch.full((channels, channels, 3, 3), 127, dtype=torch.int8),
+            torch.ones(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.int64), 0)
         conv.set_weight_bias(weight, None)
-        conv.scale, conv.zero_point = 1024.0, 0
-        x = torch._make_per_tensor_quantized_tensor(torch.full((1, 4, 1, 1), 255, dtype=torch.uint8), 1.0, 0)
-        got = float(conv(x).dequantize().flatten()[0])
-    return abs(got - 4 * 255 * 127) > 1024
+        conv.scale, conv.zero_point = exact / 200, 0
+        x = torch._make_per_tensor_quantized_tensor(
+            torch.full((1, channels, 8, 8), 255, dtype=torch.uint8), 1.0, 0
+        ).contiguous(memory_format=torch.channels_last)
+        got = conv(x).dequantize()
+    return bool((got - exact).abs().max() > exact / 100)
 
 
 @lru_cache(maxsize=1)
