@@ -69,11 +69,14 @@ def model_rows(specs: list[str]) -> str:
 
 
 def about_html(models: list[str]) -> str:
+    from engine.quant import kernel_info
+
     versions = "".join(
         f"<tr><td>{name}</td><td>{ver}</td></tr>"
         for name, ver in [("mpsr", mpsr_version), ("Python", platform.python_version()),
                           ("Qt / PySide6", f"{qVersion()} / {pyside_version}")]
         + [(p, _version(p)) for p in _PACKAGES]
+        + [("CPU (int8 kernels)", kernel_info().label)]
     )
     metrics = "".join(f"<tr><td>{n}</td><td>{s}</td></tr>" for n, s in _METRIC_FILES)
     return (

@@ -36,6 +36,7 @@ class UpscalerInfo:
     size_bytes: int  # on disk: the fp32 weights or the quantized artifact
     device: str
     scale: int = 4
+    notice: str = ""  # a fallback the user should know about, e.g. fp32 where no int8 kernels exist
 
 
 class Upscaler:
@@ -104,6 +105,14 @@ def make_upscaler(
 ) -> Upscaler:
     """Load ``model`` ("esrgan", "srgan" or a weights file) at ``precision`` ("fp32" or a quantized precision)."""
     net, minfo = load_model(model)
+    notice = ""
+    if precision != "fp32":
+        from engine.quant.kernels import kernel_info
+
+        kernels = kernel_info()
+        if not kernels.int8:
+            notice = f"{precision} needs x86 int8 kernels; this CPU ({kernels.isa}) has none, so fp32 runs instead"
+            precision = "fp32"
     if precision == "fp32":
         device = device or default_device()
         # Channels-last lets oneDNN skip a layout reorder at every conv: 1.3x faster for RRDBNet (docs/quant.md).
@@ -121,6 +130,7 @@ def make_upscaler(
         precision=precision,
         size_bytes=size,
         device=device,
+        notice=notice,
     )
     return Upscaler(module, info=info, tile=tile, overlap=overlap)
 

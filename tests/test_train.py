@@ -268,7 +268,8 @@ def test_the_distillation_discriminator_learns_the_chosen_real(tmp_path, photos,
     lr, hr = torch.rand(2, 3, 12, 12), torch.rand(2, 3, 48, 48)
     job.step(0, lr, hr)
     expected = hr if adv_real == "hr" else tiny_srresnet(lr).detach()
-    assert torch.allclose(seen[0], expected)
+    # The job's teacher is a copy run in its own batch: other oneDNN kernels (AVX2 vs AVX-512) round differently.
+    torch.testing.assert_close(seen[0], expected, rtol=1e-4, atol=1e-5)
     weights = save_model(tiny_srresnet, tmp_path / "tiny.safetensors", {"name": "tiny"})
     out = run_qat(weights, "int8", photos, 1, tmp_path / "q.safetensors", batch=2, patch=12, adv_weight=0.01,
                   adv_real=adv_real, calib=photos)

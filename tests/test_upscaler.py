@@ -7,7 +7,7 @@ from PIL import Image
 from engine import imageio
 from engine.errors import ImageError
 from engine.jobs import CancelToken, Cancelled
-from engine.upscaler import Upscaler, UpscalerInfo, upscale_file
+from engine.upscaler import Upscaler, UpscalerInfo, make_upscaler, upscale_file
 
 
 @pytest.fixture
@@ -51,3 +51,17 @@ def test_cancel_leaves_no_output(tmp_path, up):
     with pytest.raises(Cancelled):
         upscale_file(up, src, tmp_path / "out.png", progress=lambda p: token.cancel(), cancel=token)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def test_a_cpu_without_int8_kernels_runs_fp32_and_says_so(tiny_rrdb_file, monkeypatch):
+    """ARM64 (Apple Silicon, Linux ARM): no oneDNN int8 kernels. A quantized precision falls back to fp32 with a
+    notice instead of failing or running something unsupported."""
+    from engine.quant import kernels
+
+    arm = kernels.KernelInfo("arm64", "ARM64", int8=False, saturates=False, isa_cap=None)
+    monkeypatch.setattr(kernels, "kernel_info", lambda: arm)
+    up = make_upscaler(tiny_rrdb_file, "int8", tile=0)
+    assert up.info.precision == "fp32" and "ARM64" in up.info.notice and "fp32 runs instead" in up.info.notice
+    assert "no int8 kernels" in arm.label
+    rgb = np.random.default_rng(0).random((12, 12, 3), dtype=np.float32)
+    np.testing.assert_array_equal(up.upscale_array(rgb), make_upscaler(tiny_rrdb_file, "fp32", tile=0).upscale_array(rgb))

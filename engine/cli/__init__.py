@@ -13,7 +13,7 @@ import sys
 from engine import __version__
 
 # Order is the order shown in --help.
-COMMANDS = ("upscale", "quantize", "eval", "train", "sweep", "models", "gui")
+COMMANDS = ("upscale", "quantize", "eval", "train", "sweep", "models", "info", "gui")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
                                  device=args.device, progress=bar)
     info = upscaler.info
     print(f"{info.display_name} {info.precision} on {info.device}, {info.size_bytes / 1e6:.1f} MB", file=sys.stderr)
+    if info.notice:
+        print(f"mpsr: note: {info.notice}", file=sys.stderr)
     failed = 0
     for src in sources:
         ext = f".{args.format}" if args.format else None

@@ -324,9 +324,13 @@ class _Runner:
         from engine.upscaler import make_upscaler
 
         if method not in self.upscalers:
+            from engine.quant.kernels import kernel_info
+
             up = make_upscaler(self.model_spec, method, **self.tiling, device=self.device, cancel=self.cancel)
+            # int8 results depend on the CPU class (kernels.py): every report names the one it ran on.
             self.report.models[method] = {**self.report.models.get(method, {}), "size_bytes": up.info.size_bytes,
-                                          "device": up.info.device, "display_name": up.info.display_name}
+                                          "device": up.info.device, "display_name": up.info.display_name,
+                                          "cpu": kernel_info().label}
             # One-time costs (kernel selection, weight packing) must not land in the first image's time.
             up.upscale_array(lr[:32, :32], cancel=self.cancel)
             self.upscalers[method] = up

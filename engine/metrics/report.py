@@ -94,6 +94,9 @@ def to_markdown(report: Report, *, per_image: bool = True) -> str:
     n = len(cfg["images"])
     title = f"{cfg['model_name']} ({cfg['arch']}) on {cfg['dataset']}, x{cfg['scale']}, {n} images"
     lines = [f"### {title}", ""]
+    cpus = sorted({m["cpu"] for m in report.models.values() if m.get("cpu")})
+    if cpus:
+        lines += [f"CPU: {'; '.join(cpus)}", ""]
     cols = _columns(report, per_image=False)
     summary = report.summary()
     lines += _table(["method", *[c[0] for c in cols]], [[e["method"], *[f(e) for _, f in cols]] for e in summary])

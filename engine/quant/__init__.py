@@ -30,6 +30,7 @@ from .artifact import ArtifactInfo, load_artifact, read_info, save_artifact
 from .backend import freeze_observers
 from .calib import CalibrationSpec, calibration_images
 from .graph import QuantizedGenerator, fold_batchnorm, override_targets
+from .kernels import KernelInfo, kernel_info
 from .plan import PRESETS, Plan, Precision, parse_plan
 
 
@@ -65,6 +66,7 @@ __all__ = [
     "PRESETS",
     "ArtifactInfo",
     "CalibrationSpec",
+    "KernelInfo",
     "Plan",
     "Precision",
     "QuantizedGenerator",
@@ -72,6 +74,7 @@ __all__ = [
     "calibration_images",
     "convert_qat",
     "fold_batchnorm",
+    "kernel_info",
     "freeze_observers",
     "load_artifact",
     "load_precision",

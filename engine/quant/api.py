@@ -25,6 +25,7 @@ from . import backend
 from .artifact import SUFFIX, load_artifact, save_artifact
 from .calib import CalibrationSpec, calibration_images
 from .graph import QuantizedGenerator
+from .overflow import guard, measure_headroom
 from .plan import Plan, parse_plan
 
 METHODS = ("ptq",)
@@ -52,8 +53,11 @@ def quantize(
                         "(QAT runs inside training: prepare_qat, train, convert)")
     if plan.is_float:
         raise PlanError(f"plan {plan} quantizes nothing: use the fp32 model as it is")
-    return backend.convert(calibrated(model, plan, calib, observer=observer, progress=progress, cancel=cancel),
-                           inplace=True)
+    images = calib if isinstance(calib, Sequence) else calibration_images(calib, cancel=cancel)
+    qmodel = backend.convert(calibrated(model, plan, images, observer=observer, progress=progress, cancel=cancel),
+                             inplace=True)
+    guard(qmodel, measure_headroom(qmodel, images))
+    return qmodel
 
 
 def calibrated(
@@ -86,7 +90,7 @@ def _model_key(info: ModelInfo) -> str:
 def cached_artifact_path(info: ModelInfo, plan: Plan, spec: CalibrationSpec | None = None) -> Path:
     """Where the PTQ artifact of ``info``'s weights under ``plan`` is cached."""
     spec = spec or CalibrationSpec()
-    recipe = f"{plan}|{spec.key}|{backend.NAME}|{backend.DEFAULT_OBSERVER}|{__version__}"
+    recipe = f"{plan}|{spec.key}|{backend.NAME}|{backend.DEFAULT_OBSERVER}|int8-headroom|{__version__}"
     recipe = hashlib.sha256(recipe.encode()).hexdigest()[:12]
     return model_dir() / "quantized" / f"{_model_key(info)}-{_plan_label(plan)}-{recipe}{SUFFIX}"
 

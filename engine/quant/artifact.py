@@ -27,7 +27,9 @@ from engine.errors import ModelError, PlanError
 from engine.weights import write_atomic
 
 from . import backend
+from .calib import calibration_images
 from .graph import QuantizedGenerator
+from .overflow import guard, int8_convs, measure_headroom
 from .plan import Plan
 
 FORMAT = "mpsr-quantized-generator"
@@ -105,6 +107,10 @@ def save_artifact(qmodel: QuantizedGenerator, path: str | Path, card: dict | Non
     """Write a converted generator to ``path`` atomically; returns the path."""
     if not isinstance(qmodel, QuantizedGenerator) or qmodel.state != "quantized":
         raise ValueError("only a converted (quantized) generator can be saved as an artifact")
+    headroom = qmodel.int8_headroom
+    if headroom is None and int8_convs(qmodel):
+        guard(qmodel, measure_headroom(qmodel, calibration_images()))
+        headroom = qmodel.int8_headroom
     tensors, quantized, absent = _flatten(qmodel.state_dict())
     metadata = {
         "format": FORMAT,
@@ -118,6 +124,8 @@ def save_artifact(qmodel: QuantizedGenerator, path: str | Path, card: dict | Non
         "absent": json.dumps(absent),
         "sha256": _digest(tensors),
     }
+    if headroom is not None:
+        metadata["int8_headroom"] = json.dumps({k: round(v, 4) for k, v in headroom.items()}, sort_keys=True)
     return write_atomic(Path(path), lambda tmp: safetensors.torch.save_file(tensors, str(tmp), metadata=metadata))
 
 
@@ -179,9 +187,16 @@ def load_artifact(path: str | Path) -> tuple[QuantizedGenerator, ArtifactInfo]:
     except PlanError as err:
         raise _fail(path, f"artifact plan does not fit {info.arch}: {err}") from None
     try:
+        headroom = json.loads(meta["int8_headroom"]) if "int8_headroom" in meta else None
+        if headroom is not None and not all(isinstance(v, (int, float)) for v in headroom.values()):
+            raise ValueError("int8_headroom values must be numbers")
+    except (ValueError, AttributeError) as err:
+        raise _fail(path, f"corrupt artifact metadata ({err})") from None
+    try:
         qmodel.load_state_dict(state, strict=True)
     except (RuntimeError, KeyError, ValueError) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(err).__name__)
         raise _fail(path, f"artifact does not match {info.arch} {info.config} with plan {info.plan}: {detail[:160]}") from None
+    guard(qmodel, headroom)
     return qmodel.eval(), info

@@ -36,6 +36,7 @@ from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 
 from .graph import QuantizedGenerator, build
 from .modules import INT16_MAX, INT16_MIN, FakeQuant16, Int16Conv2d, PReLU8, PReLUQAT, Requant16
+from .overflow import Int8Conv2d, guard
 from .plan import Plan, Precision
 
 NAME = "torch.ao-eager-onednn"
@@ -78,6 +79,8 @@ def _qconfig(precision: Precision, *, qat: bool, observer: str = DEFAULT_OBSERVE
 
 def _static_mapping() -> dict:
     mapping = tq.get_default_static_quant_module_mappings()
+    mapping[nn.Conv2d] = Int8Conv2d
+    mapping[nnqat.Conv2d] = Int8Conv2d
     mapping[nn.PReLU] = PReLU8
     mapping[PReLUQAT] = PReLU8
     return mapping
@@ -252,6 +255,9 @@ def convert(prepared: QuantizedGenerator, *, inplace: bool = False) -> Quantized
         warnings.simplefilter("ignore")
         tq.convert(net, mapping=_static_mapping(), inplace=True)
     net.state = "quantized"
+    # Ranges not measured yet (quantize() and artifacts measure them): every int8 conv runs exact where
+    # the kernels saturate.
+    guard(net, None)
     return net
 
 

@@ -35,6 +35,8 @@ class QuantizedGenerator(nn.Module):
     """
 
     scale = 4
+    # Per int8 conv: its worst 16-bit pair sum on calibration photos / 32767 (overflow.py); None = not measured.
+    int8_headroom: dict[str, float] | None = None
 
     def __init__(self, stages: dict[str, Region], output: nn.Module, *, plan: Plan, arch: str, config: dict) -> None:
         super().__init__()
