@@ -104,7 +104,12 @@ class _Reader:
 def _ort_quantize(fp32: Path, out: Path, images, plan) -> None:
     """QDQ int8 (u8 activations: they fuse every Conv, s8 ones do not), u16/s16 QDQ in the plan's 16-bit stages."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     from engine.archs import STAGES
     from engine.quant import Precision
@@ -171,7 +176,10 @@ def prepare(spec: str, dest: Path) -> None:
 def _prepare_openvino(tmp: Path, images) -> None:
     import nncf
     import openvino as ov
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters,
+        OverflowFix,
+    )
 
     def save(model, stem):  # fp32 weights stay fp32 (save_model would halve them by default)
         ov.save_model(model, str(tmp / f"{stem}.xml"), compress_to_fp16=False)
@@ -243,10 +251,17 @@ def onednn_convs(fn) -> str:
     return "; ".join(f"{k} x{n}" for k, n in sorted(seen.items())) or "no oneDNN conv"
 
 
+def _artifact(path: Path):
+    from engine.quant import load_artifact
+
+    module, info = load_artifact(path)
+    return module, info.size_bytes
+
+
 def worker_torch(spec: str, prepared: Path, crops: np.ndarray, repeat: int) -> list[dict]:
     import torch
 
-    from engine.quant import load_artifact, load_precision
+    from engine.quant import load_precision
     from engine.weights import load_model
 
     model, info = load_model(spec)
@@ -259,8 +274,7 @@ def worker_torch(spec: str, prepared: Path, crops: np.ndarray, repeat: int) -> l
     for plan in ("int8", "mixed"):
         path = REPO / "models" / f"{spec}-{plan}-qat.safetensors"
         if path.is_file():
-            variants.append(("torch.ao", f"{plan} QAT (models/{path.name})",
-                             lambda p=path: (lambda m, a: (m, a.size_bytes))(*load_artifact(p))))
+            variants.append(("torch.ao", f"{plan} QAT (models/{path.name})", lambda p=path: _artifact(p)))
     rows = []
     for runtime, precision, load in variants:
         module, size = load()
@@ -345,6 +359,10 @@ def run_worker(args) -> None:
     crops = np.load(args.crops)
     rows = WORKERS[args.worker](args.model, Path(args.prepared), crops, args.repeat)
     out = Path(args.result)
+    if args.worker == "torch":
+        from engine.quant import kernel_info
+
+        (out.parent / f"{out.stem}-kernels.txt").write_text(kernel_info().label)
     for i, row in enumerate(rows):
         np.save(out.with_name(f"{out.stem}-{i}.npy"), row.pop("outputs"))
         row["outputs"] = str(out.with_name(f"{out.stem}-{i}.npy"))
@@ -352,18 +370,14 @@ def run_worker(args) -> None:
 
 
 # ---------------------------------------------------------------- the parent: subprocesses and tables
-def cpu_description() -> str:
-    flags, name = set(), platform.processor()
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and name in ("", "x86_64"):
-                name = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
-    return f"{name}; {' '.join(f for f in wanted if f in flags) or 'flags unknown'}"
+    return platform.processor() or platform.machine()
 
 
 def _env(isa: str) -> dict:
@@ -376,7 +390,7 @@ def _env(isa: str) -> dict:
 
 def _child(argv: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv], env=env, text=True,
-                          capture_output=True)
+                          capture_output=True, check=False)
 
 
 def fmt_psnr(values: list[float]) -> str:
@@ -387,8 +401,9 @@ def fmt_psnr(values: list[float]) -> str:
 
 
 def table(isa: str, results: dict, native: dict | None) -> list[str]:
-    lines = [f"| model | runtime | precision | 1 thread CPU s | speed-up | 2 threads wall s | speed-up | "
-             f"PSNR to torch fp32, dB mean (min) | MB |{' output vs native dB |' if native else ''} conv kernels |",
+    head = ("| model | runtime | precision | 1 thread CPU s | speed-up | 2 threads wall s | speed-up | "
+            f"PSNR to torch fp32, dB mean (min) | MB |{' output vs native dB |' if native else ''} conv kernels |")
+    lines = [head,
              "|---|---|---|---|---|---|---|---|---|" + ("---|" if native else "") + "---|"]
     for model, rows in results.items():
         ref = next((r for r in rows if r.get("precision", "").startswith("fp32") and r["runtime"] == "torch"), None)
@@ -434,10 +449,11 @@ def main() -> None:
     run_dir = OUT / datetime.now().strftime("run-%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True)
     versions = _versions()
-    runtimes = [w for w in args.runtimes if w != "openvino" or (versions["openvino"] and versions["nncf"])]
-    if runtimes != args.runtimes:
+    runtimes = ["torch"] + [w for w in args.runtimes if w != "torch"]  # torch fp32 is every row's reference
+    runtimes = [w for w in runtimes if w != "openvino" or (versions["openvino"] and versions["nncf"])]
+    if "openvino" in args.runtimes and "openvino" not in runtimes:
         print("OpenVINO rows skipped: openvino/nncf not installed (pip install -e '.[bench]', or `make bench`)")
-    header = [f"CPU: {cpu_description()}; {os.cpu_count()} logical CPUs",
+    header = [f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs",
               "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
               f"engine: {Path(engine.__file__).parent}"]
     crops, inputs = {}, {}
@@ -465,7 +481,9 @@ def main() -> None:
                                "--result", str(result)], _env(isa))
                 print(f"{isa} {model} {worker}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
                 if done.returncode:
-                    last = (done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1]
+                    if worker == "torch":
+                        sys.exit(f"the torch reference run failed ({isa}, {model}):\n{done.stderr[-3000:]}")
+                    last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
                     results[model].append({"runtime": worker, "error": last[:200]})
                     continue
                 results[model].extend(json.loads(result.read_text()))
@@ -481,9 +499,10 @@ def main() -> None:
                         r["vs_native"] = [psnr(a, b) for a, b in zip(out, np.load(twin["outputs"]))]
         all_results[isa] = results
         cap = ISA_ENV[isa]
+        labels = sorted({p.read_text() for p in run_dir.glob(f"{isa}-*-torch-kernels.txt")})
         title = (f"### {'native' if not cap else f'ONEDNN_MAX_CPU_ISA={cap}'}: 1 thread = process CPU time, median "
                  f"of {args.repeat} runs; 2 threads = wall clock, median over the crops (shared machine)")
-        lines = [title, "", *table(isa, results, all_results.get("native") if isa != "native" else None), ""]
+        lines = [title, "", *(f"int8 kernels (engine.quant.kernel_info): {label}" for label in labels), "", *table(isa, results, all_results.get("native") if isa != "native" else None), ""]
         print("\n".join(lines), flush=True)
         with (run_dir / "tables.md").open("a") as f:
             f.write("\n".join(lines) + "\n")
