@@ -14,6 +14,7 @@ import time
 
 from common import generators, load, median_seconds, photo, set_threads
 
+from engine.quant.kernels import kernel_info
 from engine.upscaler import DEFAULT_OVERLAP, DEFAULT_TILE
 
 BIG = (4000, 3000)
@@ -43,7 +44,7 @@ def main() -> None:
 
     set_threads(2)
     small, mid = photo(128, 128), photo(1024, 768)
-    print(f"fp32, 2 threads, CPU. tiled runs use tile {args.tile}, overlap {DEFAULT_OVERLAP}")
+    print(f"fp32, 2 threads, CPU ({kernel_info().isa}). tiled runs use tile {args.tile}, overlap {DEFAULT_OVERLAP}")
     print(f"| generator | 128x128->512x512 median (s) | 1024x768 tiled: s | output MP/s | 4000x3000: s | peak RSS (MB) |")
     print("|---|---|---|---|---|---|")
     for label, spec in generators():

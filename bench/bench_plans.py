@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from common import photo, set_threads
 
+from engine.quant.kernels import kernel_info
 from engine.quant import parse_plan, quantize, save_artifact
 from engine.weights import load_model
 
@@ -74,7 +75,7 @@ def main() -> None:
     medians = {text: statistics.median(ts) for text, ts in times.items()}
     what = "process CPU time" if args.cpu_time else "wall clock"
     print(f"{args.model}, 128x128 -> 512x512, {args.threads} thread(s), {what}, median of {args.repeat} "
-          f"interleaved rounds; torch {torch.__version__}")
+          f"interleaved rounds; torch {torch.__version__}; CPU: {kernel_info().label}")
     print("| plan | size (MB) | latency (s) | latency vs paper's mixed |")
     print("|---|---|---|---|")
     for text in plans:

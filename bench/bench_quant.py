@@ -1,6 +1,9 @@
 """Quantized generators vs fp32 on this CPU: size on disk and latency, 128x128 -> 512x512, 2 threads.
 
-Run: .venv/bin/python bench/bench_quant.py [--repeat N] [--threads 2] [--cpu-time]   (or `make bench`)
+Run: .venv/bin/python bench/bench_quant.py [--repeat N] [--threads 2] [--cpu-time] [--isa native,AVX2]
+(or `make bench`). One table per CPU class: natively, then with ONEDNN_MAX_CPU_ISA=AVX2 (oneDNN's no-VNNI
+kernels, where int8 convs whose pair sums could overflow 16 bits run exact: engine/quant/overflow.py); each
+table is made in its own process, since the variable only takes effect before torch starts.
 
 Rows: both generators x {PyTorch fp32, int8, mixed (16,8,8,16)} plus onnxruntime fp32, the baseline a
 user would otherwise pick. Speed-ups are against PyTorch fp32 measured in the same run. Quantized
@@ -21,6 +24,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 
 import argparse
 import copy
+import subprocess
+import sys
 import statistics
 import tempfile
 import time
@@ -34,7 +39,7 @@ from common import photo, set_threads
 
 from engine import archs
 from engine.errors import ModelError
-from engine.quant import load_precision
+from engine.quant import kernel_info, load_precision
 from engine.weights import load_model, save_model
 
 PRECISIONS = ("int8", "mixed")
@@ -84,13 +89,26 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cpu-time", action="store_true", help="time with process CPU time, not wall clock")
-    args = ap.parse_args()
+    ap.add_argument("--isa", default="native,AVX2",
+                    help="comma-separated CPU classes, one table each: native, or an ONEDNN_MAX_CPU_ISA value")
+    args, rest = ap.parse_known_args()
+    if args.isa != "this":
+        for isa in args.isa.split(","):
+            env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+            if isa != "native":
+                env["ONEDNN_MAX_CPU_ISA"] = isa
+            child = [sys.executable, __file__, "--isa", "this", "--repeat", str(args.repeat), "--threads",
+                     str(args.threads), *(["--cpu-time"] if args.cpu_time else []), *rest]
+            if subprocess.run(child, env=env).returncode:
+                sys.exit(1)
+            print()
+        return
     set_threads(args.threads)
     lr = photo(128, 128)
     x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1)))[None]
     clock = "process CPU time" if args.cpu_time else "wall clock"
     print(f"128x128 -> 512x512, {args.threads} threads, {clock}, median of {args.repeat} runs after 1 warm-up; "
-          f"torch {torch.__version__}, quantized engine onednn")
+          f"torch {torch.__version__}, quantized engine onednn\nCPU: {kernel_info().label}")
     print("| generator | runtime | precision | size (MB) | % of fp32 size | latency (s) | speed-up vs torch fp32 |")
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp_dir, torch.inference_mode():

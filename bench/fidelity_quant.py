@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from common import REPO, set_threads
 
+from engine.quant.kernels import kernel_info
 from engine import imageio
 from engine.metrics import evaluate
 from engine.metrics.iqa import psnr_y
@@ -51,7 +52,7 @@ def main() -> None:
              for p in imageio.collect_inputs([Path(args.data) / args.set])]
     fp32 = {name: run(model, lr) for name, _, lr in pairs}
     print(f"{info.display_name} on {args.set}; calibration {spec.to_json()}, {len(images)} patches; "
-          f"observer {args.observer}")
+          f"observer {args.observer}; CPU: {kernel_info().label}")
     header = ["plan", *[f"{name} fidelity / PSNR-Y" for name, _, _ in pairs], "mean fidelity", "mean PSNR-Y", "calib s"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
