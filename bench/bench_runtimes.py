@@ -6,7 +6,8 @@ Run: .venv/bin/python bench/bench_runtimes.py [--models srgan esrgan] [--isa nat
 Rows, per generator: torch fp32 (channels-last); this project's torch.ao int8 and mixed PTQ (load_precision)
 and the shipped QAT artifacts (models/*-qat.safetensors); onnxruntime fp32 and QDQ int8 / mixed (quantize_static:
 u8 activations, s8 per-channel weights, MinMax; mixed keeps u16/s16 QDQ in the 16-bit stages); OpenVINO fp32
-(convert_model on the ONNX), int8 from onnxruntime's QDQ ONNX, and NNCF PTQ with overflow_fix first_layer_only
+(convert_model on the ONNX), int8 from onnxruntime's QDQ ONNX (8-bit weights, and 7-bit weights: reduce_range),
+and NNCF PTQ with overflow_fix first_layer_only
 (its default), enable (7-bit weights everywhere) and first_layer_only with the head and tail left fp32. Every
 quantizer calibrates on the same images, engine.quant.calibration_images() (the bundled samples).
 
@@ -50,7 +51,7 @@ sys.path.insert(0, str(REPO))  # measure this checkout's engine, whatever the ve
 PHOTOS = REPO.parent / "shared" / "data" / "train" / "sun_hays80"
 SAMPLES = REPO / "resources" / "samples"
 OUT = REPO / "out" / "bench_runtimes"
-RECIPE = 1  # bump when prepare() makes its files differently
+RECIPE = 2  # bump when prepare() makes its files differently
 SIZES = {"srgan": 128, "esrgan": 96}
 ISA_ENV = {"native": None, "avx2": "AVX2"}
 NNCF_ROWS = (  # (file stem, label, overflow_fix, head and tail left fp32)
@@ -101,8 +102,12 @@ class _Reader:
         return next(self._it, None)
 
 
-def _ort_quantize(fp32: Path, out: Path, images, plan) -> None:
-    """QDQ int8 (u8 activations: they fuse every Conv, s8 ones do not), u16/s16 QDQ in the plan's 16-bit stages."""
+def _ort_quantize(fp32: Path, out: Path, images, plan, *, weights_7bit: bool = False) -> None:
+    """QDQ int8 (u8 activations: they fuse every Conv, s8 ones do not), u16/s16 QDQ in the plan's 16-bit stages.
+
+    ``weights_7bit``: onnxruntime's reduce_range, int8 weights on [-64, 63], so no pair of u8 x s8 products can
+    overflow 16 bits (the overflow fix of NNCF's overflow_fix=enable, with MinMax ranges and ORT's placement).
+    """
     import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -124,7 +129,7 @@ def _ort_quantize(fp32: Path, out: Path, images, plan) -> None:
                     overrides[name] = [{"quant_type": kind}]
     quantize_static(str(fp32), str(out), _Reader(images), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax,
+                    calibrate_method=CalibrationMethod.MinMax, reduce_range=weights_7bit,
                     extra_options={"TensorQuantOverrides": overrides, "UseQDQContribOps": bool(overrides)})
 
 
@@ -163,6 +168,7 @@ def prepare(spec: str, dest: Path) -> None:
                           dynamo=False, opset_version=17, dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "H", 3: "W"}})
     for plan in ("int8", "mixed"):
         _ort_quantize(fp32, tmp / f"ort-{plan}.onnx", images, PRESETS[plan])
+    _ort_quantize(fp32, tmp / "ort-int8-w7.onnx", images, PRESETS["int8"], weights_7bit=True)
     if recipe["versions"]["openvino"] and recipe["versions"]["nncf"]:
         _prepare_openvino(tmp, images)
     (tmp / "recipe.json").write_text(json.dumps(recipe))
@@ -186,6 +192,7 @@ def _prepare_openvino(tmp: Path, images) -> None:
 
     save(ov.convert_model(str(tmp / "ort-fp32.onnx")), "ov-fp32")
     save(ov.convert_model(str(tmp / "ort-int8.onnx")), "ov-qdq")
+    save(ov.convert_model(str(tmp / "ort-int8-w7.onnx")), "ov-qdq-w7")
     data = nncf.Dataset(images, lambda im: np.ascontiguousarray(im.transpose(2, 0, 1))[None])
     for stem, _, fix, keep_ends in NNCF_ROWS:
         scope = nncf.IgnoredScope(patterns=["/feature_extraction/.*", "/reconstruction/.*"]) if keep_ends else None
@@ -328,7 +335,8 @@ def worker_openvino(spec: str, prepared: Path, crops: np.ndarray, repeat: int) -
 
     core = ov.Core()
     rows = []
-    variants = [("ov-fp32", "fp32"), ("ov-qdq", "int8 from onnxruntime's QDQ ONNX")]
+    variants = [("ov-fp32", "fp32"), ("ov-qdq", "int8 from onnxruntime's QDQ ONNX"),
+                ("ov-qdq-w7", "int8 from the QDQ ONNX with 7-bit weights (reduce_range)")]
     variants += [(stem, label) for stem, label, _, _ in NNCF_ROWS]
     for stem, precision in variants:
         xml = prepared / f"{stem}.xml"
