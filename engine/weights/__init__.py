@@ -11,6 +11,7 @@ from .cache import (
 )
 from .load import (
     ModelInfo,
+    config_from_shapes,
     detect,
     known_models,
     load_model,
@@ -24,6 +25,7 @@ from .ncnn import NcnnConv, install_default_esrgan, ncnn_to_state_dict, parse_nc
 __all__ = [
     "ModelInfo",
     "NcnnConv",
+    "config_from_shapes",
     "detect",
     "install_default_esrgan",
     "known_models",
