@@ -246,6 +246,20 @@ def _disk_full(folder: Path) -> bool:
     return st.f_bavail * st.f_frsize < _NEARLY_FULL
 
 
+def _os_cause(err: Exception, folder: Path) -> str | None:
+    """The OS-level cause of a failed write, or None for an error of the writer's own (a bug, bad data).
+
+    Writers in other languages wrap OS errors in their own exceptions: safetensors says "(os error 28)",
+    torch.save only "unexpected pos" (then the disk is found full).
+    """
+    if isinstance(err, OSError):
+        return reason(err)
+    code = re.search(r"\(os error (\d+)\)", str(err))
+    if code:
+        return os.strerror(int(code.group(1)))
+    return os.strerror(errno.ENOSPC) if _disk_full(folder) else None
+
+
 def _fsync_path(path: Path, directory: bool = False) -> None:
     if directory and os.name != "posix":
         return  # folders cannot be opened for fsync elsewhere
@@ -269,6 +283,18 @@ def make_folder(folder: str | os.PathLike) -> Path:
     except OSError as err:
         raise WriteError(f"cannot create the folder: {reason(err)}", folder) from None
     return folder
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """One-line :class:`WriteError` now, before any work, if ``path``'s folder cannot take a new file."""
+    path = Path(path)
+    make_folder(path.parent)
+    tmp = _temp_name(path)
+    try:
+        open(tmp, "xb").close()
+    except OSError as err:
+        raise WriteError(f"cannot write here: {reason(err)}", path) from None
+    tmp.unlink(missing_ok=True)
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], *, what: str = "") -> Path:
@@ -300,14 +326,10 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], *, what
             _fsync_path(path.parent, directory=True)
             _record(path, target)
     except BaseException as err:
-        full = isinstance(err, Exception) and not isinstance(err, MPSRError) and _disk_full(path.parent)
+        cause = None if isinstance(err, MPSRError) or not isinstance(err, Exception) else _os_cause(err, path.parent)
         tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.strerror:
-            raise WriteError(f"{label}: {err.strerror}", path) from None
-        if full:
-            raise WriteError(f"{label}: {os.strerror(errno.ENOSPC)}", path) from None
-        if isinstance(err, OSError):
-            raise WriteError(f"{label}: {reason(err)}", path) from None
+        if cause:
+            raise WriteError(f"{label}: {cause}", path) from None
         raise
     return target
 
