@@ -173,7 +173,7 @@ def test_cli_prints_the_table_and_writes_json_and_markdown(tmp_path, dataset, mo
     printed = capsys.readouterr().out
     assert "| method |" in printed and "| bicubic |" in printed and "| fp32 |" in printed
     assert json.loads(out.read_text())["complete"] is True
-    assert out.with_suffix(".md").read_text().startswith("### tiny RRDBNet")
+    assert out.with_suffix(".md").read_text().splitlines()[1].startswith("### tiny RRDBNet")
     code = main(["eval", str(dataset), "--model", str(tmp_path / "absent.safetensors"), "--out", str(tmp_path / "x.json")])
     err = capsys.readouterr().err
     assert code == 1 and "absent.safetensors" in err and len(err.strip().splitlines()) == 1

@@ -2,6 +2,7 @@
 and the conversion of the default ESRGAN weights from ncnn."""
 
 from .cache import (
+    check_document,
     model_dir,
     read_json,
     sha256_file,
@@ -24,6 +25,7 @@ from .ncnn import NcnnConv, install_default_esrgan, ncnn_to_state_dict, parse_nc
 
 __all__ = [
     "ModelInfo",
+    "check_document",
     "NcnnConv",
     "config_from_shapes",
     "detect",
