@@ -48,7 +48,8 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it over ``path`` (see :mod:`engine.files`)."""
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it over ``path``; returns the path written
+    (see :func:`engine.files.write_atomic`)."""
     return files.write_atomic(path, write)
 
 

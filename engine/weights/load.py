@@ -271,7 +271,8 @@ def model_from_state_dict(state: Mapping[str, torch.Tensor], source: str | Path 
     return model.float().eval()
 
 
-def _read_card(path: Path) -> dict | None:
+def read_card(path: Path) -> dict | None:
+    """The model card (``<weights>.json``) beside a weights file, if there is a readable one."""
     card_path = path.with_suffix(".json")
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
@@ -286,7 +287,7 @@ def known_models() -> dict[str, Path]:
             "srgan": shipped_dir() / "srgan.safetensors"}
 
 
-_MISSING = {
+MISSING_HINTS = {
     "esrgan": "the default ESRGAN weights are not installed: run `mpsr models setup`",
     "srgan": "SRGAN weights are not trained yet: run `mpsr train srgan`",
 }
@@ -294,10 +295,10 @@ _MISSING = {
 
 def resolve(spec: str | Path) -> Path:
     """The weights file for "esrgan", "srgan" or a path."""
-    if isinstance(spec, str) and spec.lower() in _MISSING:
+    if isinstance(spec, str) and spec.lower() in MISSING_HINTS:
         path = known_models()[spec.lower()]
         if not path.is_file():
-            raise ModelError(_MISSING[spec.lower()], path)
+            raise ModelError(MISSING_HINTS[spec.lower()], path)
         return path
     return Path(spec).expanduser()
 
@@ -306,7 +307,7 @@ def load_model(spec: str | Path) -> tuple[nn.Module, ModelInfo]:
     """Load "esrgan" (the installed default), "srgan" (the shipped weights) or a weights file."""
     path = resolve(spec)
     model = model_from_state_dict(load_state_dict(path), source=path)
-    card = _read_card(path)
+    card = read_card(path)
     expected = (card or {}).get("sha256")
     if expected and sha256_file(path) != expected:
         raise ModelError(f"the file's contents changed: its SHA-256 differs from the one in its model card "
@@ -325,13 +326,11 @@ def load_model(spec: str | Path) -> tuple[nn.Module, ModelInfo]:
 
 
 def save_model(model: nn.Module, path: str | Path, card: dict) -> Path:
-    """Write ``model``'s weights as safetensors and a ``.json`` model card beside them, both atomically."""
-    path = Path(path)
+    """Write ``model``'s weights as safetensors and a ``.json`` model card beside them, both atomically;
+    returns the path of the weights."""
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    try:
-        write_atomic(path, lambda tmp: safetensors.torch.save_file(state, str(tmp), metadata={"format": "pt"}))
-    except OSError as exc:
-        raise ModelError(f"cannot write the model ({exc.strerror or exc})", path) from None
+    # The path written may differ from ``path`` inside engine.files.run_files: the card goes beside it.
+    path = write_atomic(path, lambda tmp: safetensors.torch.save_file(state, str(tmp), metadata={"format": "pt"}))
     name = card.get("name") or path.stem
     full = {"name": name, "display_name": card.get("display_name") or name, **card,
             "arch": model.arch_name, "config": dict(model.config), "scale": model.scale,
