@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -51,6 +52,9 @@ def run_command(func: Callable, args) -> int:
     except MPSRError as err:
         print(f"mpsr: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into a command that stopped reading (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:  # a file error an engine call did not word itself
         where = f"{err.filename}: " if err.filename else ""
         print(f"mpsr: error: {where}{err.strerror or err}", file=sys.stderr)
