@@ -149,10 +149,13 @@ def run_files(inputs: Iterable[str | os.PathLike] = (), outputs: Iterable[str | 
     """Declare a run's inputs and outputs, checked now (:func:`check_outputs`) and at every write inside.
 
     Inside, :func:`write_atomic` refuses to replace an input and keeps a declared output that changed
-    since this call (another run wrote it), writing the new file under a free name instead.
+    since this call (another run wrote it), writing the new file under a free name instead. Temporary
+    files of the outputs left by killed runs are removed now.
     """
     inputs, outputs = [Path(p) for p in inputs], [Path(p) for p in outputs]
     check_outputs(outputs, inputs)
+    for out in outputs:
+        clean_stale(out)  # left by an earlier run that was killed while writing it
     outer = _run.get()
     run = _Run(inputs + (outer.inputs if outer else []),
                {**(outer.outputs if outer else {}), **{_key(p): FileState.of(p) for p in outputs}})
