@@ -21,23 +21,25 @@ from engine.weights import load_model
 
 DEFAULT_TILE, DEFAULT_OVERLAP = tiling.DEFAULT_TILE, tiling.DEFAULT_OVERLAP
 # Peak working memory of the generator per input pixel of a tile, 64 features, fp32 on the CPU: measured
-# 12.8 kB for ESRGAN and 9.5 kB for SRGAN on a 320x320 tile (256 + 2 x 32 overlap), docs/reliability.md.
-_TILE_BYTES_PER_PIXEL = 13_000
+# 13.2 kB for ESRGAN and 10.0 kB for SRGAN on a 320x320 tile (bench/bench_tile_memory.py), rounded up.
+_TILE_BYTES_PER_PIXEL = 13_500
 
 
 def memory_needed(width: int, height: int, *, alpha: bool = False, bits: int = 8, tile: int = DEFAULT_TILE,
                   overlap: int = DEFAULT_OVERLAP, num_feat: int = 64, scale: int = 4) -> int:
-    """Bytes that upscaling and saving a ``width`` x ``height`` image takes at its peak.
-
-    Float32 input and x``scale`` output (alpha: two more copies for its resize), the output as integers
-    plus the encoder's copy, and the generator's working memory for one tile.
-    """
-    channels = 4 if alpha else 3
-    px, out_px = width * height, width * height * scale * scale
-    floats = 4 * (channels * px + channels * out_px + (2 * out_px if alpha else 0))
-    encode = out_px * (channels + 4) * (bits // 8)
+    """Bytes that upscaling and saving a ``width`` x ``height`` image takes at its peak: the image's arrays
+    (:func:`_image_bytes`) and the generator's working memory for one tile."""
     side = (lambda n: n) if tile <= 0 else (lambda n: min(n, tile + 2 * overlap))
-    return floats + encode + side(width) * side(height) * _TILE_BYTES_PER_PIXEL * num_feat // 64
+    work = side(width) * side(height) * _TILE_BYTES_PER_PIXEL * num_feat // 64
+    return _image_bytes(width * height, alpha, bits, scale) + work
+
+
+def _image_bytes(pixels: int, alpha: bool, bits: int, scale: int) -> int:
+    """Float32 input and x``scale`` output (alpha: two more copies for its resize), then the output as
+    integers plus the encoder's copy."""
+    channels = 4 if alpha else 3
+    out = pixels * scale * scale
+    return 4 * (channels * pixels + channels * out + (2 * out if alpha else 0)) + out * (channels + 4) * (bits // 8)
 
 
 def check_memory(width: int, height: int, *, alpha: bool = False, bits: int = 8, tile: int = DEFAULT_TILE,
@@ -47,13 +49,13 @@ def check_memory(width: int, height: int, *, alpha: bool = False, bits: int = 8,
 
     The message gives both figures and, with tiling, the largest input that fits now.
     """
-    options = {"alpha": alpha, "bits": bits, "overlap": overlap, "num_feat": num_feat, "scale": scale}
-    needed = memory_needed(width, height, tile=tile, **options)
+    needed = memory_needed(width, height, alpha=alpha, bits=bits, tile=tile, overlap=overlap, num_feat=num_feat,
+                           scale=scale)
     if tile <= 0:
         hint = "tile it (--tile 256) to need far less"
     else:
-        work = memory_needed(width, height, tile=tile, **options) - memory_needed(width, height, tile=1, **options)
-        per_pixel = memory_needed(1000, 1000, tile=1, **options) / 1e6
+        work = needed - _image_bytes(width * height, alpha, bits, scale)
+        per_pixel = _image_bytes(1_000_000, alpha, bits, scale) / 1e6
         fits = max(memory.available() - work, 0) / per_pixel / 1e6
         hint = f"the largest input that fits now is about {fits:.1f} MP"
     memory.check(needed, f"upscaling {width}x{height} to {width * scale}x{height * scale}", path, hint)
