@@ -210,7 +210,7 @@ def _temp_name(path: Path) -> Path:
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name != "posix":  # (on Windows os.kill would end the process)
         return True
     try:
         os.kill(pid, 0)
