@@ -263,4 +263,6 @@ def test_a_precision_file_that_changed_is_scored_again(tmp_path, dataset, model_
                      progress=seen.append)
     assert seen[0].total == 3  # its three rows again; bicubic and fp32 are kept
     assert len(again.rows) == 9 and again.models[str(artifact)]["sha256"] == sha256_file(artifact)
+    old_rows = [r for r in first.rows if r["method"] == str(artifact)]
+    assert not any(r in again.rows for r in old_rows)  # every row of the old file was scored again
     assert load_report(out).models[str(artifact)]["sha256"] == sha256_file(artifact)

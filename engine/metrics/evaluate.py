@@ -60,6 +60,8 @@ class Report:
     complete: bool = False
     # (method, image) of the rows this process scored; they win over the same rows on disk when saving
     fresh: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
+    # methods whose saved rows no longer count (their precision file changed): not taken back from disk
+    discarded: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def row(self, method: str, image: str) -> dict[str, Any] | None:
         return next((r for r in self.rows if r["method"] == method and r["image"] == image), None)
@@ -105,7 +107,7 @@ class Report:
     def absorb(self, other: Report) -> None:
         """Take in what another run of the same evaluation saved: its rows, precisions and models."""
         ours = {(r["method"], r["image"]): r for r in self.rows}
-        merged = {(r["method"], r["image"]): r for r in other.rows}
+        merged = {(r["method"], r["image"]): r for r in other.rows if r["method"] not in self.discarded}
         for key, row in ours.items():
             if key in self.fresh or key not in merged:
                 merged[key] = row
@@ -323,6 +325,7 @@ def _forget_changed_files(report: Report, precisions: list[str]) -> None:
         digest = sha256_file(method)
         if report.models.get(method, {}).get("sha256") != digest:
             report.rows = [r for r in report.rows if r["method"] != method]
+            report.discarded.add(method)
         report.models[method] = {**report.models.get(method, {}), "sha256": digest}
 
 
