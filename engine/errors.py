@@ -24,3 +24,7 @@ class ModelError(MPSRError):
 
 class PlanError(MPSRError):
     """A precision plan is malformed or does not fit the model."""
+
+
+class WriteError(MPSRError):
+    """A file could not be written (read-only folder, disk full); nothing partial was left behind."""

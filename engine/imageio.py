@@ -15,7 +15,6 @@ import glob
 import io
 import os
 import re
-import secrets
 import stat
 import struct
 import warnings
@@ -30,6 +29,7 @@ import numpy as np
 import tifffile
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
+from engine import files
 from engine.errors import ImageError
 
 _FORMAT_BY_EXTENSION = {
@@ -91,6 +91,7 @@ class Picture:
     exif: bytes | None = None  # orientation already applied to the pixels and reset to 1
     source_format: str = ""
     path: Path | None = None
+    frames: int = 1  # frames or pages in the source file; only the first one is decoded
 
     def __post_init__(self) -> None:
         if self.rgb.ndim != 3 or self.rgb.shape[2] != 3:
@@ -109,18 +110,60 @@ class Picture:
 # ----------------------------------------------------------------------------------------------- reading
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    """What :func:`check_image` learns about a file without keeping its pixels."""
+
+    path: Path
+    width: int
+    height: int
+    alpha: bool
+    bits: int  # 8 or 16, as read_image will give
+    frames: int  # frames or pages; only the first one is used
+
+    @property
+    def frames_note(self) -> str | None:
+        """The warning to show for an animated or multi-page file, else None."""
+        if self.frames <= 1:
+            return None
+        return f"{self.frames} frames or pages: only the first one is used"
+
+
+def check_image(path: str | os.PathLike, *, decode: bool = True) -> ImageInfo:
+    """Open and fully decode ``path`` as :func:`read_image` would, keeping only its description.
+
+    Lets a batch refuse a bad file (missing, not an image, truncated, too large) before any slow work.
+    ``decode=False`` reads the header only (size, mode), which finds all but damaged pixel data.
+    """
+    path = Path(path)
+    _check_input_file(path)
+    with _open(path) as im:
+        _decode(path, im, full=decode)
+        width, height = im.size
+        alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+        bits = 16 if _is_16bit_colour(path, im) or im.mode.startswith("I") else 8
+        return ImageInfo(path, width, height, alpha, bits, getattr(im, "n_frames", 1))
+
+
+def _decode(path: Path, im: Image.Image, full: bool = True) -> None:
+    width, height = im.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(_too_large(width * height, f"{width}x{height} = "), path)
+    if not full:
+        return
+    try:
+        im.load()  # full decode now, so truncation shows here (LOAD_TRUNCATED_IMAGES stays False)
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as err:
+        raise ImageError(f"corrupt or truncated image: {err}", path) from None
+
+
 def read_image(path: str | os.PathLike) -> Picture:
     """Decode an image file; any problem becomes one :class:`ImageError` line naming the file."""
     path = Path(path)
     _check_input_file(path)
     with _open(path) as im:
-        width, height = im.size
-        if width * height > MAX_PIXELS:
-            raise ImageError(_too_large(width * height, f"{width}x{height} = "), path)
-        try:
-            im.load()  # full decode now, so truncation shows here (LOAD_TRUNCATED_IMAGES stays False)
-        except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as err:
-            raise ImageError(f"corrupt or truncated image: {err}", path) from None
+        _decode(path, im)
+        frames = getattr(im, "n_frames", 1)
         exif = im.getexif()
         orientation = exif.get(_ORIENTATION, 1)
         icc = im.info.get("icc_profile") or None
@@ -132,7 +175,7 @@ def read_image(path: str | os.PathLike) -> Picture:
         source_format = im.format
     pixels = _ORIENT.get(orientation, lambda a: a)(pixels)
     rgb, alpha = _split_channels(pixels, maxval)
-    return Picture(rgb, alpha, 16 if maxval == 65535 else 8, icc, exif_bytes, source_format, path)
+    return Picture(rgb, alpha, 16 if maxval == 65535 else 8, icc, exif_bytes, source_format, path, frames)
 
 
 def _check_input_file(path: Path) -> None:
@@ -319,30 +362,33 @@ def write_image(
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be 1..100, got {quality}")
     out_bits = _output_bits(path, fmt, picture, bits)
-    if fmt in ("JPEG", "BMP") and picture.alpha is not None:
-        # (Pillow writes BMP alpha that it and most viewers read back as opaque)
-        raise ImageError(f"{fmt} cannot store transparency; save as .png or .webp to keep the alpha channel", path)
+    check_output_format(path, alpha=picture.alpha is not None)
     for other in protect:
-        if _same_file(path, Path(other)):
+        if files.same_file(path, Path(other)):
             raise ImageError("refusing to overwrite an input image; choose another output name or folder", path)
     if path.is_dir():
         raise ImageError("output path is a folder", path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ImageError(f"cannot create the output folder: {err.strerror or err}", path.parent) from None
 
-    def encode(f: BinaryIO) -> None:
-        if out_bits == 16:
-            _write_16bit(f, fmt, picture)
-        else:
-            _write_8bit(f, fmt, picture, quality)
+    def encode(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            if out_bits == 16:
+                _write_16bit(f, fmt, picture)
+            else:
+                _write_8bit(f, fmt, picture, quality)
 
     try:
-        _atomic_write(path, encode)
-    except (OSError, ValueError) as err:
+        return files.write_atomic(path, encode, what=f"{fmt} image")
+    except ValueError as err:
         raise ImageError(f"cannot write {fmt} image: {err}", path) from None
-    return path
+
+
+def check_output_format(path: str | os.PathLike, *, alpha: bool) -> None:
+    """One-line error when ``path``'s format cannot hold the image (unknown type, transparency in JPEG/BMP)."""
+    path = Path(path)
+    fmt = _format_for(path)
+    if fmt in ("JPEG", "BMP") and alpha:
+        # (Pillow writes BMP alpha that it and most viewers read back as opaque)
+        raise ImageError(f"{fmt} cannot store transparency; save as .png or .webp to keep the alpha channel", path)
 
 
 def _format_for(path: Path) -> str:
@@ -362,12 +408,6 @@ def _output_bits(path: Path, fmt: str, picture: Picture, bits: int | None) -> in
             raise ImageError(f"{fmt} cannot store 16 bits per channel; save as .png or .tif", path)
         return 8
     return wanted
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)  # follows links, sees hard links and case-insensitive names
-    return a.resolve() == b.resolve()
 
 
 def _interleaved(picture: Picture, maxval: int, dtype: type) -> np.ndarray:
@@ -436,32 +476,6 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write via a hidden temporary file in the same folder, so a crash or cancel leaves the target as it was."""
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-        try:
-            f = tmp.open("xb")  # exclusive create; the umask applies, as for any new file
-            break
-        except FileExistsError:
-            continue
-    try:
-        with f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if os.name == "posix":  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 # ----------------------------------------------------------------------------------------------- paths
 
 
@@ -472,8 +486,13 @@ def default_output_path(
     suffix: str = "_x4",
     ext: str | None = None,
 ) -> Path:
-    """``out_dir/<stem><suffix><ext>``; ``out_dir`` None means beside the input, ``ext`` None keeps the input's."""
+    """``out_dir/<stem><suffix><ext>``; ``out_dir`` None means beside the input, ``ext`` None keeps the input's.
+
+    ``suffix`` is part of a file name: a path separator in it is an error, so the output stays in ``out_dir``.
+    """
     input_path = Path(input_path)
+    if any(sep in suffix for sep in ("/", "\\", "\0", os.sep)):
+        raise ImageError(f"the suffix {suffix!r} must be part of a file name, without '/' or '\\'")
     if ext is None:
         ext = input_path.suffix
     elif not ext.startswith("."):

@@ -94,7 +94,7 @@ def run_tiled(
 ) -> np.ndarray:
     """Apply ``fn`` (HxWxC -> sH x sW x C) tile by tile and blend the results.
 
-    Progress is reported after every tile; ``cancel`` is checked before each one.
+    Progress is reported before the first tile and after every tile; ``cancel`` is checked before each one.
     """
     if overlap < 0 or (tile > 0 and overlap > tile):
         raise ValueError(f"overlap must be between 0 and the tile size ({tile}), got {overlap}")
@@ -102,6 +102,7 @@ def run_tiled(
     total = count_tiles(h, w, tile, overlap)
     tracker = ProgressTracker(progress, total, "tiles")
     out: np.ndarray | None = None
+    tracker.update(0, f"tile 0/{total}")  # the count shows before the first (possibly long) tile
     for i, (sy, sx) in enumerate(tiles(h, w, tile, overlap)):
         check(cancel)
         result = fn(image[sy.read0 : sy.read1, sx.read0 : sx.read1])

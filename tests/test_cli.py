@@ -28,12 +28,12 @@ def images(tmp_path):
     return folder
 
 
-def test_upscale_folder_and_glob_writes_x4_outputs(tmp_path, tiny_model_file, images, capsys):
+def test_upscale_folder_and_glob_writes_outputs_named_by_model_and_precision(tmp_path, tiny_model_file, images, capsys):
     out = tmp_path / "out"
     code = main(["upscale", str(images), str(images / "*.png"), "-o", str(out), "--model", str(tiny_model_file), "--tile", "8"])
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["a_x4.png", "b_x4.jpg"]
-    assert Image.open(out / "a_x4.png").size == (96, 80)
+    assert sorted(p.name for p in out.iterdir()) == ["a_tiny_fp32_x4.png", "b_tiny_fp32_x4.jpg"]
+    assert Image.open(out / "a_tiny_fp32_x4.png").size == (96, 80)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all("96x80" in line and " s " in line and "MB" in line for line in lines)
 
@@ -45,7 +45,7 @@ def test_bad_file_fails_with_one_line_and_the_rest_still_runs(tmp_path, tiny_mod
     assert code == 1
     err = capsys.readouterr().err
     assert "broken.png" in err and "Traceback" not in err
-    assert {p.name for p in out.iterdir()} == {"a_x4.png", "b_x4.jpg"}
+    assert {p.name for p in out.iterdir()} == {"a_tiny_fp32_x4.png", "b_tiny_fp32_x4.jpg"}
 
 
 def test_missing_input_and_bad_model_exit_nonzero(tmp_path, tiny_model_file, capsys):

@@ -173,7 +173,7 @@ def test_cli_prints_the_table_and_writes_json_and_markdown(tmp_path, dataset, mo
     printed = capsys.readouterr().out
     assert "| method |" in printed and "| bicubic |" in printed and "| fp32 |" in printed
     assert json.loads(out.read_text())["complete"] is True
-    assert out.with_suffix(".md").read_text().startswith("### tiny RRDBNet")
+    assert out.with_suffix(".md").read_text().splitlines()[1].startswith("### tiny RRDBNet")
     code = main(["eval", str(dataset), "--model", str(tmp_path / "absent.safetensors"), "--out", str(tmp_path / "x.json")])
     err = capsys.readouterr().err
     assert code == 1 and "absent.safetensors" in err and len(err.strip().splitlines()) == 1
@@ -263,4 +263,6 @@ def test_a_precision_file_that_changed_is_scored_again(tmp_path, dataset, model_
                      progress=seen.append)
     assert seen[0].total == 3  # its three rows again; bicubic and fp32 are kept
     assert len(again.rows) == 9 and again.models[str(artifact)]["sha256"] == sha256_file(artifact)
+    old_rows = [r for r in first.rows if r["method"] == str(artifact)]
+    assert not any(r in again.rows for r in old_rows)  # every row of the old file was scored again
     assert load_report(out).models[str(artifact)]["sha256"] == sha256_file(artifact)

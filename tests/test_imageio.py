@@ -16,8 +16,8 @@ import pytest
 import tifffile
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin
 
-from engine import imageio
-from engine.errors import ImageError
+from engine import files, imageio
+from engine.errors import ImageError, MPSRError
 from engine.imageio import (
     MAX_PIXELS,
     SUPPORTED_EXTENSIONS,
@@ -483,7 +483,7 @@ def test_failed_write_leaves_no_part_file_and_keeps_old_target(tmp_path, monkeyp
         raise OSError("disk full")
 
     monkeypatch.setattr(imageio, "_write_8bit", broken_encoder)
-    with pytest.raises(ImageError, match=r"out\.png: cannot write PNG image: disk full"):
+    with pytest.raises(MPSRError, match=r"out\.png: cannot write PNG image: disk full"):
         write_image(target, _picture8(alpha=False))
     assert target.read_bytes() == b"previous result"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
@@ -508,7 +508,7 @@ def test_temp_file_is_hidden_part_file_in_target_folder(tmp_path, monkeypatch):
         seen.append((Path(src), Path(dst)))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(imageio.os, "replace", spy)
+    monkeypatch.setattr(files.os, "replace", spy)
     write_image(tmp_path / "out.png", _picture8(alpha=False))
     [(tmp, dst)] = seen
     assert tmp.parent == dst.parent == tmp_path

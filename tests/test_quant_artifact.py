@@ -11,6 +11,7 @@ import safetensors.torch
 import torch
 from test_quant_util import one_thread, photo, to_tensor  # noqa: F401  (one_thread: autouse fixture)
 
+from engine import archs
 from engine.errors import ModelError
 from engine.quant import api, load_artifact, load_precision, quantize, read_info, save_artifact
 from engine.weights import load_model, save_model
@@ -171,3 +172,16 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path, tiny_file, monkeypatch):
     _, size = load_precision(model, info, "int8")
     assert size == cached.stat().st_size > 64
     assert load_artifact(cached)[1].plan == api.parse_plan("int8")
+
+
+@pytest.mark.parametrize("config", [{"num_feat": 20000, "num_block": 2, "num_grow": 4},
+                                    {"num_feat": 8, "num_block": 9999, "num_grow": 4}])
+def test_forged_config_is_refused_before_anything_is_built(artifact, monkeypatch, config):
+    # Building from such a config would allocate gigabytes (num_feat) or work for minutes (num_block).
+    _rewrite(artifact, metadata={"config": json.dumps(config)})
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a module was built from an unchecked config")
+
+    monkeypatch.setattr(archs, "build", no_build)
+    _refused(artifact, r"does not match rrdbnet .*its tensors are rrdbnet \{'num_feat': 8, 'num_block': 2")

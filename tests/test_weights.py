@@ -488,3 +488,44 @@ def test_real_torchvision_resnet_is_unknown(tmp_path):
     with pytest.raises(ModelError) as err:
         load_model(path)
     assert "unknown architecture" in one_line_naming(err, path)
+
+
+# ---------------------------------------------------------------- weights that load but must not run
+
+
+def test_weights_changed_since_their_card_are_refused(tiny_srresnet, tmp_path):
+    path = save_model(tiny_srresnet, tmp_path / "m.safetensors", {"name": "m"})
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x01  # one bit of one weight: still a valid file
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="SHA-256 differs from the one in its model card m.json") as err:
+        load_model(path)
+    one_line_naming(err, path)
+
+
+def test_nan_weights_are_refused(tiny_srresnet, tmp_path):
+    state = {k: v.clone() for k, v in tiny_srresnet.state_dict().items()}
+    state["reconstruction.conv.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / "nan.safetensors"
+    safetensors.torch.save_file(state, path)
+    with pytest.raises(ModelError, match=r"reconstruction\.conv\.weight holds NaN") as err:
+        load_model(path)
+    one_line_naming(err, path)
+
+
+def test_integer_weights_name_their_dtype(tiny_srresnet, tmp_path):
+    path = tmp_path / "int32.safetensors"
+    safetensors.torch.save_file({k: (v * 100).to(torch.int32) for k, v in tiny_srresnet.state_dict().items()}, path)
+    with pytest.raises(ModelError, match="weights must be floating point, but .* is int32") as err:
+        load_model(path)
+    one_line_naming(err, path)
+
+
+def test_quantized_artifact_as_model_says_to_pass_it_as_precision(tiny_srresnet, tmp_path):
+    from engine.quant import quantize, save_artifact
+
+    calib = [np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)]
+    path = save_artifact(quantize(tiny_srresnet, "int8", calib=calib), tmp_path / "q.safetensors")
+    with pytest.raises(ModelError, match="quantized artifact, not fp32 weights: pass it as --precision") as err:
+        load_model(path)
+    one_line_naming(err, path)

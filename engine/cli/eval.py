@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "multiple of 4, LR by MATLAB-style bicubic /4, metrics on the Y channel with a 4-pixel border "
             "crop. Bicubic is always a row. Writes a JSON report and a Markdown table beside it and prints "
             "the table. The JSON is saved after every image, so running the same command again after an "
-            "interruption continues where it stopped."
+            "interruption continues where it stopped; runs of other precisions into the same report, even at "
+            "the same time, add their rows to it."
         ),
         epilog="example:\n  mpsr eval data/Set14 --model esrgan --precision fp32 --precision int8 --out set14.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -46,9 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.metrics.evaluate import evaluate
+    from engine.metrics.evaluate import evaluate, markdown_path
     from engine.metrics.report import to_markdown
-    from engine.weights import write_atomic
 
     out = Path(args.out)
     if out.suffix.lower() != ".json":
@@ -69,9 +69,6 @@ def run(args: argparse.Namespace) -> int:
             progress=bar,
             cancel=cancel_token(),
         )
-    markdown = to_markdown(report)
-    md_path = out.with_suffix(".md")
-    write_atomic(md_path, lambda tmp: tmp.write_text(markdown, encoding="utf-8"))
     print(to_markdown(report, per_image=not args.no_per_image), end="")
-    print(f"report: {out}  table: {md_path}", file=sys.stderr)
+    print(f"report: {out}  table: {markdown_path(out)}", file=sys.stderr)
     return 0

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.cli.common import cancel_token, progress_bar
+from engine.cli.common import cancel_token, progress_bar, warn
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,13 +35,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine import files
     from engine.errors import MPSRError
-    from engine.quant import CalibrationSpec, calibration_images, parse_plan, quantize, save_artifact
-    from engine.weights import load_model
+    from engine.weights import resolve
 
     out = Path(args.output)
     if out.suffix.lower() != ".safetensors":
         raise MPSRError("the output must be a .safetensors file", out)
+    source = resolve(args.model)
+    sources = [source, source.with_suffix(".json"), *([args.plan] if args.plan.lower().endswith(".json") else [])]
+    with files.run_files(inputs=sources, outputs=[out]):
+        files.check_writable(out)
+        return _quantize(args, out)
+
+
+def _quantize(args: argparse.Namespace, out: Path) -> int:
+    from engine.errors import MPSRError
+    from engine.quant import CalibrationSpec, calibration_images, parse_plan, quantize, save_artifact
+    from engine.weights import load_model
+
     plan = parse_plan(args.plan)
     try:
         spec = CalibrationSpec(args.calib, count=args.calib_count, patch=args.calib_patch)
@@ -63,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
         "observer": args.observer,
         "calibration": spec.to_json(),
     }
-    save_artifact(qmodel, out, card)
+    written = save_artifact(qmodel, out, card)
+    if written != out:
+        warn(f"{out} was written by another run while this one worked; kept it, wrote {written.name}")
+        out = written
     size = out.stat().st_size
     print(f"{info.display_name} plan {plan} ({plan.name}) -> {out}  {size / 1e6:.2f} MB "
           f"({100 * size / info.size_bytes:.1f}% of {info.size_bytes / 1e6:.1f} MB fp32), "

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.cli.common import error, progress_bar
+from engine.cli.common import cancel_token, error, progress_bar, status, warn
 from engine.errors import MPSRError
 from engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
@@ -15,12 +15,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "upscale",
         help="upscale images 4x",
-        description="Upscale images 4x. Inputs are never overwritten; each output is written atomically.",
-        epilog="examples:\n  mpsr upscale photo.jpg -o out/\n  mpsr upscale 'shots/*.png' --precision int8 --tile 128 -o out/",
+        description="Upscale images 4x. Every input is read and checked before the model loads. Inputs are "
+        "never overwritten; each output is written atomically and named after the model and precision "
+        "(photo_esrgan_int8_x4.png), so runs at other precisions do not replace it.",
+        epilog="examples:\n  mpsr upscale photo.jpg -o out/\n  mpsr upscale photo.jpg -o photo_big.png\n"
+        "  mpsr upscale 'shots/*.png' --precision int8 --tile 128 -o out/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="IN", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created if missing)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output folder (created if missing), or for a single input the output image file")
     p.add_argument("--model", default="esrgan", help="esrgan, srgan, or a .safetensors/.pth file (default: esrgan)")
     p.add_argument(
         "--precision",
@@ -31,40 +35,67 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help=f"tile context in input pixels (default: {DEFAULT_OVERLAP})")
     p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="output format (default: same as input)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95)")
-    p.add_argument("--suffix", default="_x4", help="added to each output file name (default: _x4)")
+    p.add_argument("--suffix", help="added to each output file name (default: _MODEL_PRECISION_x4, e.g. _esrgan_int8_x4)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available, else cpu")
     p.set_defaults(func=run)
 
 
+def _check_inputs(pairs: list[tuple[Path, Path]], args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    """The pairs whose input decodes and fits in memory; the others are reported, one line each."""
+    from engine import imageio, upscaler
+
+    good = []
+    for src, dst in pairs:
+        try:
+            info = imageio.check_image(src)
+            imageio.check_output_format(dst, alpha=info.alpha)
+            upscaler.check_memory(info.width, info.height, alpha=info.alpha, bits=info.bits, tile=args.tile,
+                                  overlap=args.overlap, path=src)
+        except MPSRError as err:
+            error(str(err))
+            continue
+        if info.frames_note:
+            warn(f"{src}: {info.frames_note}")
+        good.append((src, dst))
+    return good
+
+
 def run(args: argparse.Namespace) -> int:
-    from engine import imageio
-    from engine.upscaler import make_upscaler, upscale_file
+    from engine import files, imageio, outputs
+    from engine.upscaler import check_quality, make_upscaler, upscale_file
 
     if args.tile < 0 or args.overlap < 0:
         raise MPSRError("--tile and --overlap must be >= 0")
+    check_quality(args.quality)
+    suffix = args.suffix if args.suffix is not None else outputs.default_suffix(args.model, args.precision)
     sources = imageio.collect_inputs(args.inputs)
-    out_dir = Path(args.output)
-    with progress_bar("loading model") as bar:
-        upscaler = make_upscaler(args.model, args.precision, tile=args.tile, overlap=args.overlap,
-                                 device=args.device, progress=bar)
-    info = upscaler.info
-    print(f"{info.display_name} {info.precision} on {info.device}, {info.size_bytes / 1e6:.1f} MB", file=sys.stderr)
-    if info.notice:
-        print(f"mpsr: note: {info.notice}", file=sys.stderr)
-    failed = 0
-    for src in sources:
-        ext = f".{args.format}" if args.format else None
-        dst = imageio.default_output_path(src, out_dir, suffix=args.suffix, ext=ext)
-        try:
-            with progress_bar(src.name, unit="tile") as bar:
-                res = upscale_file(upscaler, src, dst, quality=args.quality, progress=bar)
-        except MPSRError as err:
-            failed += 1
-            error(str(err))
-            continue
-        w, h = res.size
-        print(f"{res.source} -> {res.output}  {w}x{h}  {res.seconds:.2f} s  {res.bytes / 1e6:.2f} MB")
+    pairs = outputs.plan_outputs(sources, args.output, suffix=suffix, ext=args.format)
+    good = _check_inputs(pairs, args)
+    failed = len(pairs) - len(good)
+    if good:
+        status(f"loading {args.model} at {args.precision}...")
+        with progress_bar("loading model") as bar:
+            upscaler = make_upscaler(args.model, args.precision, tile=args.tile, overlap=args.overlap,
+                                     device=args.device, progress=bar, cancel=cancel_token())
+        info = upscaler.info
+        print(f"{info.display_name} {info.precision} on {info.device}, {info.size_bytes / 1e6:.1f} MB", file=sys.stderr)
+        if info.notice:
+            warn(info.notice)
+    with files.run_files(inputs=sources, outputs=[dst for _, dst in good]):
+        for i, (src, dst) in enumerate(good):
+            label = src.name if len(good) == 1 else f"[{i + 1}/{len(good)}] {src.name}"
+            try:
+                with progress_bar(label, unit="tile") as bar:
+                    res = upscale_file(upscaler, src, dst, quality=args.quality, progress=bar, cancel=cancel_token())
+            except MPSRError as err:
+                failed += 1
+                error(str(err))
+                continue
+            if res.output != dst:
+                warn(f"{dst} was written by another run while this one worked; kept it, wrote {res.output.name}")
+            w, h = res.size
+            print(f"{res.source} -> {res.output}  {w}x{h}  {res.seconds:.2f} s  {res.bytes / 1e6:.2f} MB")
     if failed:
-        error(f"{failed} of {len(sources)} file(s) failed")
+        error(f"{failed} of {len(pairs)} file(s) failed")
         return 1
     return 0

@@ -9,8 +9,10 @@ Protocol (recorded in every report as ``PROTOCOL``):
 - Metrics (see :mod:`engine.metrics.iqa`): Y of BT.601 YCbCr, 4-pixel border crop (= scale).
 - Time: wall clock of the generator alone on each image, after one warm-up run.
 
-The report JSON is rewritten atomically after every finished row, so a killed or cancelled run
-continues where it stopped and skips the rows it already has.
+The report JSON and its Markdown table are rewritten atomically after every finished row, so a killed or
+cancelled run continues where it stopped and skips the rows it already has. Each write merges with the
+report on disk under a folder lock, so runs of other precisions into the same report at the same time add
+their rows instead of replacing each other's.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine import imageio
+from engine import files, imageio
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 from engine.metrics import iqa
-from engine.weights import load_model, read_json, sha256_file, write_json
+from engine.weights import check_document, load_model, read_json, sha256_file
 
 SCALE = 4
 FORMAT = "mpsr-eval/1"
@@ -56,6 +58,10 @@ class Report:
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     complete: bool = False
+    # (method, image) of the rows this process scored; they win over the same rows on disk when saving
+    fresh: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
+    # methods whose saved rows no longer count (their precision file changed): not taken back from disk
+    discarded: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def row(self, method: str, image: str) -> dict[str, Any] | None:
         return next((r for r in self.rows if r["method"] == method and r["image"] == image), None)
@@ -92,12 +98,98 @@ class Report:
             complete=bool(data.get("complete", False)),
         )
 
+    def put(self, row: dict[str, Any]) -> None:
+        """Add or replace the row of ``row``'s (method, image), scored by this process."""
+        key = (row["method"], row["image"])
+        self.rows = [r for r in self.rows if (r["method"], r["image"]) != key] + [row]
+        self.fresh.add(key)
+
+    def absorb(self, other: Report) -> None:
+        """Take in what another run of the same evaluation saved: its rows, precisions and models."""
+        ours = {(r["method"], r["image"]): r for r in self.rows}
+        merged = {(r["method"], r["image"]): r for r in other.rows if r["method"] not in self.discarded}
+        for key, row in ours.items():
+            if key in self.fresh or key not in merged:
+                merged[key] = row
+        self.rows = list(merged.values())
+        precisions = list(dict.fromkeys([*other.config["precisions"], *self.config["precisions"]]))
+        metrics = [m for m in ALL_METRICS if m in {*other.config["metrics"], *self.config["metrics"]}]
+        self.config = {**self.config, "precisions": precisions, "metrics": metrics}
+        self.models = {**other.models, **self.models}  # notes stay this run's: they describe the set-up now
+
+    def all_rows_present(self) -> bool:
+        have = {(r["method"], r["image"]) for r in self.rows}
+        return all((m, img) in have for m in self.methods() for img in self.config["images"])
+
     def save(self, path: Path) -> None:
-        write_json(path, self.to_json())
+        """Merge with the report at ``path`` (another run's rows are kept), write it and its Markdown table."""
+        path = Path(path)
+        md = markdown_path(path)
+        files.make_folder(path.parent)
+        with files.folder_lock(path.parent):
+            check_markdown_is_ours(md, path)
+
+            def merge(current: dict | None) -> dict:
+                if current is not None:
+                    other = parse_report(current, path)
+                    check_same_run(other.config, self.config, path)
+                    self.absorb(other)
+                self.complete = self.complete and self.all_rows_present()
+                return self.to_json()
+
+            files.update_json(path, merge, what="the evaluation report")
+            from engine.metrics.report import to_markdown
+
+            files.write_text(md, f"{MARKDOWN_TAG}{path.name} -->\n{to_markdown(self)}", what="the Markdown table")
+
+
+# First line of the Markdown table written beside a report: marks it as ours, safe to rewrite.
+MARKDOWN_TAG = "<!-- written by mpsr eval from "
+
+
+def markdown_path(report_path: str | Path) -> Path:
+    return Path(report_path).with_suffix(".md")
+
+
+def check_markdown_is_ours(md: Path, report_path: Path) -> None:
+    """Refuse to replace a .md beside the report unless this program wrote it (a user's notes are kept)."""
+    try:
+        with md.open(encoding="utf-8") as f:
+            first = f.readline().strip()
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError):
+        first = ""
+    if first.startswith(MARKDOWN_TAG):
+        return
+    if report_path.exists():  # a table written before the tag existed starts with its report's title
+        from engine.metrics.report import title
+
+        try:
+            if first == f"### {title(load_report(report_path))}":
+                return
+        except MPSRError:
+            pass
+    raise MPSRError("exists and was not written by mpsr eval; it would be replaced by the report's table: move it "
+                    "or choose another --out", md)
+
+
+def parse_report(data: object, path: str | Path) -> Report:
+    """A :class:`Report` from a report document; anything malformed is one line naming the file."""
+    from engine.metrics.report import to_markdown
+
+    data = check_document(data, path, FORMAT, "evaluation report", sections=("config",))
+    try:
+        report = Report.from_json(data)
+        to_markdown(report)  # touches every field the report's users read
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise MPSRError(f"not a usable mpsr evaluation report: damaged or edited ({type(err).__name__}: {err})",
+                        path) from None
+    return report
 
 
 def load_report(path: str | Path) -> Report:
-    return Report.from_json(read_json(path, FORMAT, "evaluation report"))
+    return parse_report(read_json(path, FORMAT, "evaluation report", sections=("config",)), path)
 
 
 def to_8bit(rgb: np.ndarray) -> np.ndarray:
@@ -203,17 +295,23 @@ def _config(dataset: Path, images: list[Path], model_spec: str, model_info, mode
     }
 
 
-def _resume(out: Path, config: dict[str, Any]) -> Report:
-    if not out.exists():
-        return Report(config=config)
-    old = load_report(out)
+def check_same_run(old: dict[str, Any], config: dict[str, Any], out: Path) -> None:
+    """Rows of ``old``'s run can be kept in ``config``'s report only if they measure the same thing."""
     fixed = ("dataset_dir", "images", "scale", "model_sha256", "tile", "overlap")
-    changed = [f"{k} {old.config.get(k)} -> {config.get(k)}" if k in ("tile", "overlap") else k
-               for k in fixed if old.config.get(k) != config.get(k)]
+    changed = [f"{k} {old.get(k)} -> {config.get(k)}" if k in ("tile", "overlap") else k
+               for k in fixed if old.get(k) != config.get(k)]
     if changed:
         raise MPSRError(
             f"holds a report of another run (different {', '.join(changed)}); choose another --out or delete it", out
         )
+
+
+def _resume(out: Path, config: dict[str, Any]) -> Report:
+    check_markdown_is_ours(markdown_path(out), out)
+    if not out.exists():
+        return Report(config=config)
+    old = load_report(out)
+    check_same_run(old.config, config, out)
     # Precisions and metrics may grow between runs: rows are keyed by (method, image).
     config = {**config, "precisions": list(dict.fromkeys([*old.config["precisions"], *config["precisions"]]))}
     return Report(config=config, models=old.models, rows=old.rows, notes=[], complete=False)
@@ -227,6 +325,7 @@ def _forget_changed_files(report: Report, precisions: list[str]) -> None:
         digest = sha256_file(method)
         if report.models.get(method, {}).get("sha256") != digest:
             report.rows = [r for r in report.rows if r["method"] != method]
+            report.discarded.add(method)
         report.models[method] = {**report.models.get(method, {}), "sha256": digest}
 
 
@@ -260,6 +359,7 @@ def evaluate(
     tile = DEFAULT_TILE if tile is None else tile
     overlap = DEFAULT_OVERLAP if overlap is None else overlap
     images = imageio.collect_inputs([dataset])
+    files.check_writable(out)
     # Fails fast, before any work, when the model is missing (e.g. SRGAN not trained yet).
     _, model_info = load_model(model_spec)
     config = _config(dataset, images, str(model_spec), model_info, sha256_file(model_info.path), precisions, metrics,
@@ -289,6 +389,9 @@ def evaluate(
         hr, lr = prepare_pair(imageio.read_image(image).rgb, image)
         fp32_out = None
         for method in pending:
+            if _row_done(report.row(method, image.name), row_metrics(method), ma_ready):
+                done += 1  # scored meanwhile by another run writing to the same report
+                continue
             tracker.update(done, f"{method} {image.name}: upscaling")
             sr, seconds = runner.infer(method, lr)
             if method == "fp32":
@@ -301,8 +404,7 @@ def evaluate(
                             functools.partial(_step, tracker, done, 1 / max(len(wanted), 1), f"{method} {image.name}"))
             row = {"method": method, "image": image.name, "size": [sr.shape[1], sr.shape[0]], "seconds": seconds,
                    "ma_model": ma_ready, **scores}
-            report.rows = [r for r in report.rows if not (r["method"] == method and r["image"] == image.name)]
-            report.rows.append(row)
+            report.put(row)
             report.save(out)
             done += 1
             tracker.update(done, f"{method} {image.name}")

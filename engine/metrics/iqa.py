@@ -14,8 +14,6 @@ resources/niqe, and Ma reads NRQM_model.mat from pyiqa's cache folder only if it
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine import files
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 
@@ -255,11 +254,9 @@ def fetch_metric_models(
     if target.is_file():
         return []
     url = _ma_model_url()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{MA_MODEL_FILE}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def fetch(tmp: Path) -> None:
+        with tmp.open("wb") as f:
             try:
                 _download(url, f, timeout, progress, cancel)
             except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
@@ -268,8 +265,6 @@ def fetch_metric_models(
                     f"Copy the file into {target.parent} by hand instead"
                 ) from None
         _validate_ma_model(tmp)
-        tmp.chmod(0o644)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    files.write_atomic(target, fetch, what="the metric model")
     return [target]

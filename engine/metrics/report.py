@@ -88,12 +88,16 @@ def _table(header: list[str], lines: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(x) + " |" for x in lines]
 
 
+def title(report: Report) -> str:
+    cfg = report.config
+    return f"{cfg['model_name']} ({cfg['arch']}) on {cfg['dataset']}, x{cfg['scale']}, {len(cfg['images'])} images"
+
+
 def to_markdown(report: Report, *, per_image: bool = True) -> str:
     """The summary table (per method) and, optionally, the per-image table, with the notes."""
     cfg = report.config
     n = len(cfg["images"])
-    title = f"{cfg['model_name']} ({cfg['arch']}) on {cfg['dataset']}, x{cfg['scale']}, {n} images"
-    lines = [f"### {title}", ""]
+    lines = [f"### {title(report)}", ""]
     cpus = sorted({m["cpu"] for m in report.models.values() if m.get("cpu")})
     if cpus:
         lines += [f"CPU: {'; '.join(cpus)}", ""]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 
 from engine import __version__, archs
 from engine.errors import ModelError, PlanError
-from engine.weights import write_atomic
+from engine.weights import config_from_shapes, write_atomic
 
 from . import backend
 from .calib import calibration_images
@@ -141,6 +142,7 @@ def read_info(path: str | Path) -> ArtifactInfo:
     try:
         with safetensors.safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
+            shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
     except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise _fail(path, f"corrupt or not a safetensors file ({str(err).splitlines()[0][:120]})") from None
     if meta.get("format") != FORMAT:
@@ -157,7 +159,22 @@ def read_info(path: str | Path) -> ArtifactInfo:
         raise _fail(path, f"corrupt artifact metadata ({err})") from None
     if meta.get("arch") not in archs.names():
         raise _fail(path, f"artifact is for unknown architecture {meta.get('arch')!r}")
+    _check_config(path, meta["arch"], config, shapes)
     return ArtifactInfo(path, meta["arch"], config, plan, card, meta["backend"], path.stat().st_size)
+
+
+def _check_config(path: Path, arch: str, config: object, shapes: dict[str, tuple[int, ...]]) -> None:
+    """The stored config must be the one the tensors' shapes describe: building from a forged config (say
+    num_feat 20000) would allocate gigabytes before the tensors are found not to fit."""
+    # Float key names: without the region wrappers (".inner") and the int16 weights' own suffix.
+    layout = {re.sub(r"\.inner(?=\.)", "", key).replace(".weight_int16", ".weight"): shape
+              for key, shape in shapes.items() if "::" not in key}
+    try:
+        found = config_from_shapes(layout, path)
+    except ModelError as err:
+        raise _fail(path, f"artifact tensors are not a generator ({str(err).removeprefix(f'{path}: ')})") from None
+    if found != (arch, config):
+        raise _fail(path, f"artifact does not match {arch} {config}, its metadata: its tensors are {found[0]} {found[1]}")
 
 
 def load_artifact(path: str | Path) -> tuple[QuantizedGenerator, ArtifactInfo]:

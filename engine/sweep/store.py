@@ -89,7 +89,7 @@ def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     if path.is_dir():
         path = path / FILE
-    data = read_json(path, FORMAT, "sweep file")
+    data = read_json(path, FORMAT, "sweep file", sections=("config",))
     if data.get("version") != VERSION:
         raise MPSRError(f"sweep file version {data.get('version')!r} is not supported (expected {VERSION})", path)
     return Sweep(

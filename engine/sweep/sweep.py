@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from engine import __version__, imageio
+from engine import __version__, files, imageio
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker
 from engine.metrics import iqa
@@ -106,6 +106,7 @@ def run_sweep(
     if out.exists() and not out.is_dir():
         raise MPSRError("the sweep output must be a folder", out)
     images = imageio.collect_inputs([data])
+    files.check_writable(out / FILE)
     float_model, info = load_model(model)  # fails fast when the model is missing
     spec = _calib_spec(calib)
     source = Path(spec.source) if spec.source is not None else SAMPLES_DIR
@@ -140,7 +141,6 @@ def run_sweep(
         "mpsr_version": __version__,
         "protocol": PROTOCOL,
     }
-    out.mkdir(parents=True, exist_ok=True)
     path = out / FILE
     sweep = open_sweep(path, config)
     if "pi" in metrics and (missing := iqa.ma_missing_message()):

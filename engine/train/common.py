@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -12,10 +13,24 @@ from engine.errors import MPSRError
 from .data import default_data_dir
 
 
+# What the training loop writes into a work folder (and a checkpoint's temporary file)
+_WORK_FILES = re.compile(r"(checkpoint\.pt|log\.jsonl|\.(checkpoint\.pt|log\.jsonl)\..*\.part)")
+
+
 def work_folder(out: Path, workdir: str | Path | None, restart: bool) -> Path:
-    """Where checkpoints and the log live: ``workdir`` or ``<out>.work`` beside the artifact."""
+    """Where checkpoints and the log live: ``workdir`` or ``<out>.work`` beside the artifact.
+
+    ``restart`` empties it, but only of what training writes there: a folder holding anything else (say,
+    ``--workdir`` pointed at the photos) is refused rather than deleted.
+    """
     folder = Path(workdir) if workdir else out.with_name(out.name + ".work")
     if restart and folder.exists():
+        if not folder.is_dir():
+            raise MPSRError("the work folder is a file", folder)
+        others = [p.name for p in folder.iterdir() if not _WORK_FILES.fullmatch(p.name)]
+        if others:
+            raise MPSRError(f"--restart would delete a folder that holds more than training state (e.g. "
+                            f"{others[0]}); give another --workdir", folder)
         shutil.rmtree(folder)
     return folder
 

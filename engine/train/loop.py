@@ -8,8 +8,11 @@ its last checkpoint exactly as if it had not stopped, losing at most ``checkpoin
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,15 +21,16 @@ from typing import Any, Protocol
 
 import torch
 
-from engine.errors import MPSRError
+from engine import files
+from engine.errors import MPSRError, WriteError
 from engine.jobs import Cancelled, CancelToken, ProgressFn, ProgressTracker
-from engine.weights.cache import write_atomic
 
 from .data import PatchSampler
 from .distributed import World
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
+log = logging.getLogger(__name__)
 
 
 class Job(Protocol):
@@ -76,17 +80,54 @@ def load_checkpoint(workdir: Path, job: Job) -> int:
 def save_checkpoint(workdir: Path, job: Job, step: int) -> None:
     state = {name: obj.state_dict() for name, obj in job.stateful().items()}
     payload = {"step": step, "config": _config_text(job.config), "state": state}
-    write_atomic(workdir / CHECKPOINT, lambda tmp: torch.save(payload, tmp))
+    files.write_atomic(workdir / CHECKPOINT, lambda tmp: torch.save(payload, tmp), what="the training checkpoint")
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The entries of a training log. A torn last line (power loss mid-write) is dropped with a warning;
+    damage anywhere else is a one-line error."""
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise MPSRError(f"cannot read the training log ({err})", path) from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            if number == len(lines):
+                log.warning("%s: dropped its last line, cut off by an interrupted write: %s", path, line[:80])
+                break
+            raise MPSRError(f"line {number} of the training log is damaged; delete the line or start over with "
+                            "--restart", path) from None
+        if not isinstance(entry, dict):
+            raise MPSRError(f"line {number} of the training log is not a log entry", path)
+        entries.append(entry)
+    return entries
 
 
 def _trim_log(path: Path, step: int) -> None:
     """Drop log lines written after the checkpoint we resume from (they will be written again)."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
-    text = "".join(line + "\n" for line in kept)
-    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    kept = [entry for entry in read_log(path) if entry.get("step", 0) <= step]
+    files.write_text(path, "".join(json.dumps(entry) + "\n" for entry in kept), what="the training log")
+
+
+def _append_log(path: Path, entry: dict[str, Any]) -> None:
+    """Append one line; on a write error the log is left as it was (and a line torn by a crash is dropped
+    on resume, see :func:`read_log`)."""
+    before = path.stat().st_size if path.exists() else None
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            if before is None:
+                path.unlink()
+            else:
+                os.truncate(path, before)
+        raise WriteError(f"cannot write the training log: {files.reason(err)}", path) from None
 
 
 def run(
@@ -106,8 +147,9 @@ def run(
     checkpointed (so the run can resume) and :class:`Cancelled` is raised.
     """
     world = world or World()
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = files.make_folder(workdir)
+    files.check_writable(workdir / CHECKPOINT)
+    files.clean_stale(workdir / CHECKPOINT)  # left by a run killed while saving
     start = load_checkpoint(workdir, job)
     log_path = workdir / LOG
     if world.is_main:
@@ -122,7 +164,7 @@ def run(
         if cancel is not None and cancel.cancelled:
             if world.is_main:
                 save_checkpoint(workdir, job, step)
-            raise Cancelled(f"cancelled at step {step}; run again to resume")
+            raise Cancelled(f"stopped at step {step}, checkpoint saved; run the same command again to resume")
         if on_step is not None:
             on_step(step)
         lr, hr = (t.to(world.device, memory_format=torch.channels_last) for t in sampler.batch(step, spec.batch, lo, hi))
@@ -137,8 +179,7 @@ def run(
                 entry = {"step": finished, **{k: round(v, 6) for k, v in losses.items()},
                          "steps_per_s": round(rate, 4), "patches_per_s": round(rate * spec.batch, 2),
                          "time": round(time.time(), 1)}
-                with open(log_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(entry) + "\n")
+                _append_log(log_path, entry)
             if finished % spec.checkpoint_every == 0 or finished == spec.steps:
                 save_checkpoint(workdir, job, finished)
             main_loss = next(iter(losses.values()))

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import files
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn
 from engine.quant import (
@@ -223,6 +224,14 @@ def run_qat(
     if out.suffix != SUFFIX:
         label = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in plan.name)
         out = out / f"{info.name}-{label}-qat{steps}{SUFFIX}"
+    sources = [info.path, info.path.with_suffix(".json")] if info.path else []
+    with files.run_files(inputs=sources, outputs=[out]):
+        files.check_writable(out)
+        return _train_and_save(fp32, info, plan, data, steps, out, progress, cancel, restart, workdir, options)
+
+
+def _train_and_save(fp32: nn.Module, info, plan, data, steps: int, out: Path, progress, cancel, restart: bool,
+                    workdir, options: dict[str, Any]) -> Path:
     world = setup(options.pop("device", None))
     folder = work_folder(out, workdir, restart)
     qmodel = train_qat(fp32, plan, data, steps=steps, workdir=folder, world=world, progress=progress,
@@ -245,7 +254,7 @@ def run_qat(
                 + ("HR" if summary["adv_real"] == "hr" else "the teacher's")
                 if summary["adv_weight"] or summary["fm_weight"] else ""),
         }
-        save_artifact(qmodel, out, card)
+        out = save_artifact(qmodel, out, card)
     return out
 
 

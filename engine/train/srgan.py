@@ -13,10 +13,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from engine import files
 from engine.archs import build
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn
-from engine.weights import load_model, save_model
+from engine.weights import load_model, resolve, save_model
 
 from . import loop
 from .common import bf16_autocast, cosine, data_folder, work_folder
@@ -110,7 +111,8 @@ def train_srgan(
 ) -> Path:
     """Train an SRGAN generator (SRResNet) and write it with its model card to ``out``; returns ``out``.
 
-    ``phase="pretrain"`` trains from scratch (or from ``init``) with L1; ``phase="gan"`` fine-tunes ``init``
+    The output never replaces ``init``; if another run wrote ``out`` meanwhile, the weights go beside it
+    (the path returned). ``phase="pretrain"`` trains from scratch (or from ``init``) with L1; ``phase="gan"`` fine-tunes ``init``
     adversarially. ``overrides``: lr, pixel_weight, fm_weight, adv_weight, d_feat (discriminator width).
     ``bf16``: forward passes in bfloat16 autocast, on hardware with native bf16 (2x faster on an AVX512-BF16 CPU).
     """
@@ -122,34 +124,39 @@ def train_srgan(
     if unknown:
         raise MPSRError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     out, folder = Path(out), data_folder(data)
-    world = setup(device)
-    torch.manual_seed(seed)
-    if init is not None:
-        generator, info = load_model(init)
-        if info.arch != "srresnet":
-            raise MPSRError(f"SRGAN training needs an SRResNet generator, not {info.arch}", init)
-        init_sha = (info.card or {}).get("sha256")
-    else:
-        generator, init_sha = build("srresnet", num_feat=num_feat, num_block=num_block), None
-    config = {"job": f"srgan-{phase}", "steps": steps, "batch": batch, "patch": patch, "seed": seed,
-              "arch": "srresnet", "model_config": dict(generator.config), "init_sha256": init_sha,
-              "data": str(folder.resolve()), "world_size": world.size, "bf16": bf16, **DEFAULTS[phase], **overrides}
-    job = (PretrainJob if phase == "pretrain" else GanJob)(generator, config, world)
-    sampler = PatchSampler.from_folder(folder, patch, seed, progress=progress, cancel=cancel)
-    spec = loop.LoopSpec(steps=steps, batch=batch, checkpoint_every=checkpoint_every)
-    workdir = work_folder(out, workdir, restart)
-    losses = loop.run(job, sampler, spec, workdir, world=world, progress=progress, cancel=cancel)
-    if world.is_main:
-        card = {
-            "name": out.stem,
-            "display_name": "SRGAN" if phase == "gan" else "SRResNet",
-            "training": {**config, "images": len(sampler.images), "final_losses": losses,
-                         "log": str(workdir / loop.LOG)},
-            "losses": ("L1 to HR" if phase == "pretrain" else
-                       f"{config['pixel_weight']} x L1 + {config['fm_weight']} x discriminator feature matching"
-                       f" + {config['adv_weight']} x adversarial (BCE)"),
-            "deviation_from_paper": DEVIATION[phase],
-            "license": "BSD-3-Clause (trained by MPSR)",
-        }
-        save_model(unwrap(job.generator).cpu(), out, card)
+    if out.suffix.lower() != ".safetensors":
+        raise MPSRError("the output must be a .safetensors file", out)
+    sources = [] if init is None else [resolve(init), resolve(init).with_suffix(".json")]
+    with files.run_files(inputs=sources, outputs=[out, out.with_suffix(".json")]):
+        files.check_writable(out)
+        world = setup(device)
+        torch.manual_seed(seed)
+        if init is not None:
+            generator, info = load_model(init)
+            if info.arch != "srresnet":
+                raise MPSRError(f"SRGAN training needs an SRResNet generator, not {info.arch}", init)
+            init_sha = (info.card or {}).get("sha256")
+        else:
+            generator, init_sha = build("srresnet", num_feat=num_feat, num_block=num_block), None
+        config = {"job": f"srgan-{phase}", "steps": steps, "batch": batch, "patch": patch, "seed": seed,
+                  "arch": "srresnet", "model_config": dict(generator.config), "init_sha256": init_sha,
+                  "data": str(folder.resolve()), "world_size": world.size, "bf16": bf16, **DEFAULTS[phase], **overrides}
+        job = (PretrainJob if phase == "pretrain" else GanJob)(generator, config, world)
+        sampler = PatchSampler.from_folder(folder, patch, seed, progress=progress, cancel=cancel)
+        spec = loop.LoopSpec(steps=steps, batch=batch, checkpoint_every=checkpoint_every)
+        workdir = work_folder(out, workdir, restart)
+        losses = loop.run(job, sampler, spec, workdir, world=world, progress=progress, cancel=cancel)
+        if world.is_main:
+            card = {
+                "name": out.stem,
+                "display_name": "SRGAN" if phase == "gan" else "SRResNet",
+                "training": {**config, "images": len(sampler.images), "final_losses": losses,
+                             "log": str(workdir / loop.LOG)},
+                "losses": ("L1 to HR" if phase == "pretrain" else
+                           f"{config['pixel_weight']} x L1 + {config['fm_weight']} x discriminator feature matching"
+                           f" + {config['adv_weight']} x adversarial (BCE)"),
+                "deviation_from_paper": DEVIATION[phase],
+                "license": "BSD-3-Clause (trained by MPSR)",
+            }
+            out = save_model(unwrap(job.generator).cpu(), out, card)
     return out

@@ -2,6 +2,7 @@
 and the conversion of the default ESRGAN weights from ncnn."""
 
 from .cache import (
+    check_document,
     model_dir,
     read_json,
     sha256_file,
@@ -11,6 +12,7 @@ from .cache import (
 )
 from .load import (
     ModelInfo,
+    config_from_shapes,
     detect,
     known_models,
     load_model,
@@ -23,7 +25,9 @@ from .ncnn import NcnnConv, install_default_esrgan, ncnn_to_state_dict, parse_nc
 
 __all__ = [
     "ModelInfo",
+    "check_document",
     "NcnnConv",
+    "config_from_shapes",
     "detect",
     "install_default_esrgan",
     "known_models",

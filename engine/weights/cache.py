@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from engine import files
 from engine.errors import ModelError, MPSRError
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -47,51 +47,33 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# Read once at import (os.umask can only be read by setting it, which races with other threads).
-_UMASK = _read_umask()
-
-
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it over ``path``.
-
-    The rename is atomic on one file system, so readers see the old file or the whole new one,
-    and a crash or an exception leaves no half-written file behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its 0600 mode would ignore the umask that ordinary files get.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    open(tmp, "xb").close()
-    try:
-        write(tmp)
-        # Some writers (safetensors) recreate the file with mode 0600; give it the mode of an ordinary file.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Call ``write(tmp)`` on a temp file beside ``path``, then rename it over ``path``; returns the path written
+    (see :func:`engine.files.write_atomic`)."""
+    return files.write_atomic(path, write)
 
 
 def write_json(path: str | os.PathLike, data: object) -> Path:
     """``data`` as indented JSON (no NaN), written atomically."""
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return files.write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
-def read_json(path: str | os.PathLike, fmt: str, kind: str) -> dict:
-    """A JSON document this project wrote with ``"format": fmt``; anything else is a one-line error naming
-    the file and the ``kind`` of document expected (e.g. "sweep file")."""
+def read_json(path: str | os.PathLike, fmt: str, kind: str, sections: Iterable[str] = ()) -> dict:
+    """A JSON document this project wrote with ``"format": fmt`` and the object ``sections`` (e.g. "config");
+    anything else is a one-line error naming the file and the ``kind`` of document expected (e.g. "sweep file")."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise MPSRError(f"cannot read the {kind} ({err})", path) from None
+    return check_document(data, path, fmt, kind, sections)
+
+
+def check_document(data: object, path: str | os.PathLike, fmt: str, kind: str, sections: Iterable[str] = ()) -> dict:
+    """``data`` if it is a document of format ``fmt`` with the object ``sections``; else a one-line error."""
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise MPSRError(f"not an mpsr {kind} (expected format {fmt})", path)
+    missing = [name for name in sections if not isinstance(data.get(name), dict)]
+    if missing:
+        raise MPSRError(f"not an mpsr {kind}: it has no {' or '.join(missing)} section (damaged, or written by "
+                        "another program)", path)
     return data

@@ -28,6 +28,8 @@ PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
 SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 _WRAPPERS = ("params_ema", "params", "state_dict", "model")  # Real-ESRGAN/BasicSR first: EMA weights are the good ones
 _UNKNOWN = "unknown architecture: expected an x4 ESRGAN (RRDBNet) or SRGAN (SRResNet) generator"
+# engine.quant.artifact.FORMAT, the metadata tag of a quantized generator (engine.quant imports this module)
+QUANTIZED_FORMAT = "mpsr-quantized-generator"
 
 # Foreign RRDBNet layouts -> our keys. Each rule renames a key prefix (regex on the whole key).
 _BASICSR = [
@@ -127,9 +129,14 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelError("empty file (0 bytes), not a model", path)
     if suffix == ".safetensors":
         try:
-            obj = safetensors.torch.load_file(path, device="cpu")
+            with safetensors.safe_open(str(path), framework="pt") as f:
+                quantized = (f.metadata() or {}).get("format") == QUANTIZED_FORMAT
+            obj = None if quantized else safetensors.torch.load_file(path, device="cpu")
         except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"corrupt or not a safetensors file ({_reason(exc)})", path) from None
+        if quantized:
+            raise ModelError("this is a quantized artifact, not fp32 weights: pass it as --precision (with its "
+                             "source generator as --model)", path)
     else:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -230,9 +237,28 @@ def detect(state: Mapping[str, torch.Tensor], source: str | Path | None = None) 
     return "rrdbnet", _rrdbnet_config(renamed, source), renamed
 
 
+def _check_values(state: Mapping[str, torch.Tensor], source) -> None:
+    """Weights must be finite floating-point numbers: integers are not weights, NaN gives a black image."""
+    for key, tensor in state.items():
+        if key.endswith("num_batches_tracked"):  # BatchNorm's step counter, an integer by design
+            continue
+        if not tensor.is_floating_point():
+            raise ModelError(f"weights must be floating point, but {key} is {str(tensor.dtype).removeprefix('torch.')}",
+                             source)
+        if not torch.isfinite(tensor).all():
+            raise ModelError(f"damaged weights: {key} holds NaN or infinite values", source)
+
+
+def config_from_shapes(shapes: Mapping[str, tuple[int, ...]], source: str | Path | None = None) -> tuple[str, dict]:
+    """``(arch, config)`` as :func:`detect` reads them off tensor shapes alone, nothing allocated."""
+    arch, config, _ = detect({key: torch.empty(shape, device="meta") for key, shape in shapes.items()}, source)
+    return arch, config
+
+
 def model_from_state_dict(state: Mapping[str, torch.Tensor], source: str | Path | None = None) -> nn.Module:
     """Detect the architecture, build it and load ``state`` strictly; fp32, eval mode, CPU."""
     arch, config, ours = detect(state, source)
+    _check_values(ours, source)
     with torch.device("meta"):  # no storage, no random init: the checkpoint supplies every tensor
         model = archs.build(arch, **config)
     try:
@@ -245,7 +271,8 @@ def model_from_state_dict(state: Mapping[str, torch.Tensor], source: str | Path 
     return model.float().eval()
 
 
-def _read_card(path: Path) -> dict | None:
+def read_card(path: Path) -> dict | None:
+    """The model card (``<weights>.json``) beside a weights file, if there is a readable one."""
     card_path = path.with_suffix(".json")
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
@@ -260,7 +287,7 @@ def known_models() -> dict[str, Path]:
             "srgan": shipped_dir() / "srgan.safetensors"}
 
 
-_MISSING = {
+MISSING_HINTS = {
     "esrgan": "the default ESRGAN weights are not installed: run `mpsr models setup`",
     "srgan": "SRGAN weights are not trained yet: run `mpsr train srgan`",
 }
@@ -268,10 +295,10 @@ _MISSING = {
 
 def resolve(spec: str | Path) -> Path:
     """The weights file for "esrgan", "srgan" or a path."""
-    if isinstance(spec, str) and spec.lower() in _MISSING:
+    if isinstance(spec, str) and spec.lower() in MISSING_HINTS:
         path = known_models()[spec.lower()]
         if not path.is_file():
-            raise ModelError(_MISSING[spec.lower()], path)
+            raise ModelError(MISSING_HINTS[spec.lower()], path)
         return path
     return Path(spec).expanduser()
 
@@ -280,7 +307,11 @@ def load_model(spec: str | Path) -> tuple[nn.Module, ModelInfo]:
     """Load "esrgan" (the installed default), "srgan" (the shipped weights) or a weights file."""
     path = resolve(spec)
     model = model_from_state_dict(load_state_dict(path), source=path)
-    card = _read_card(path)
+    card = read_card(path)
+    expected = (card or {}).get("sha256")
+    if expected and sha256_file(path) != expected:
+        raise ModelError(f"the file's contents changed: its SHA-256 differs from the one in its model card "
+                         f"{path.with_suffix('.json').name} (damaged, or replaced without its card)", path)
     name = str((card or {}).get("name") or path.stem)
     info = ModelInfo(
         name=name,
@@ -295,13 +326,11 @@ def load_model(spec: str | Path) -> tuple[nn.Module, ModelInfo]:
 
 
 def save_model(model: nn.Module, path: str | Path, card: dict) -> Path:
-    """Write ``model``'s weights as safetensors and a ``.json`` model card beside them, both atomically."""
-    path = Path(path)
+    """Write ``model``'s weights as safetensors and a ``.json`` model card beside them, both atomically;
+    returns the path of the weights."""
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    try:
-        write_atomic(path, lambda tmp: safetensors.torch.save_file(state, str(tmp), metadata={"format": "pt"}))
-    except OSError as exc:
-        raise ModelError(f"cannot write the model ({exc.strerror or exc})", path) from None
+    # The path written may differ from ``path`` inside engine.files.run_files: the card goes beside it.
+    path = write_atomic(path, lambda tmp: safetensors.torch.save_file(state, str(tmp), metadata={"format": "pt"}))
     name = card.get("name") or path.stem
     full = {"name": name, "display_name": card.get("display_name") or name, **card,
             "arch": model.arch_name, "config": dict(model.config), "scale": model.scale,
