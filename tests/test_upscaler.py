@@ -7,7 +7,7 @@ from PIL import Image
 from engine import imageio
 from engine.errors import ImageError
 from engine.jobs import CancelToken, Cancelled
-from engine.upscaler import Upscaler, UpscalerInfo, upscale_file
+from engine.upscaler import Upscaler, UpscalerInfo, generator_blocks, upscale_file
 
 
 @pytest.fixture
@@ -51,3 +51,29 @@ def test_cancel_leaves_no_output(tmp_path, up):
     with pytest.raises(Cancelled):
         upscale_file(up, src, tmp_path / "out.png", progress=lambda p: token.cancel(), cancel=token)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_cancel_takes_effect_inside_the_forward_pass(tiny_rrdb, photo_lr, precision):
+    module = tiny_rrdb
+    if precision != "fp32":
+        from engine.quant import quantize
+
+        module = quantize(tiny_rrdb, precision, calib=[photo_lr])
+    blocks = generator_blocks(module)
+    assert len(blocks) == 2  # found inside the quantized generator's Region wrappers too
+    up = Upscaler(module, info=UpscalerInfo("tiny", "tiny", "rrdbnet", precision, 0, "cpu"), tile=0)
+    token = CancelToken()
+    press = blocks[0].register_forward_hook(lambda *_: token.cancel())  # Cancel pressed during the first block
+    finished = []
+    for m in blocks[1].modules():
+        m.register_forward_hook(lambda m, *_: finished.append(m))
+    with pytest.raises(Cancelled):
+        up.upscale_array(photo_lr, cancel=token)  # one tile: no check between tiles could stop it
+    assert finished == []  # nothing of the second block ran
+    press.remove()
+    reports = []
+    out = up.upscale_array(photo_lr, progress=reports.append, cancel=CancelToken())
+    assert out.shape == (160, 240, 3) and finished  # the checks are gone once the call ended
+    # The one tile's progress moves as its blocks finish.
+    assert [p.done for p in reports] == pytest.approx([0, 1 / 3, 2 / 3, 1])
