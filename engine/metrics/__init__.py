@@ -13,6 +13,7 @@ from .iqa import (
     ma_model_path,
     metric_cache_dir,
     pi_from,
+    preload,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "ma_model_path",
     "metric_cache_dir",
     "pi_from",
+    "preload",
 ]

@@ -190,6 +190,11 @@ class IQA:
         return pi_from(self.ma(rgb, crop), niqe)
 
 
+def preload() -> None:
+    """Import pyiqa now: seconds of Python import that would otherwise hold the interpreter on the first metric."""
+    import pyiqa  # noqa: F401
+
+
 _instances: dict[str, IQA] = {}
 _instances_lock = threading.Lock()
 
