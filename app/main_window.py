@@ -42,7 +42,7 @@ _CUSTOM_PLAN = "__custom_plan__"
 _BROWSE_PLAN = "__browse_plan__"
 # What the window asks for on a first launch; smaller screens get less (app/screen_fit.py).
 PREFERRED_SIZE = QSize(1280, 820)
-QUEUE_WIDTH = 330
+QUEUE_WIDTH = 380
 
 
 class MainWindow(QMainWindow):
@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         self._set_busy(False)
         self.runner.submit("Starting the engine", tasks.warmup_job(), tag=("warmup",))
+        self.metrics_runner.submit("Starting the metrics", tasks.metrics_warmup_job(), tag=("metrics-warmup",))
 
     @property
     def busy(self) -> bool:
@@ -499,12 +500,12 @@ class MainWindow(QMainWindow):
         """Busy while the engine has jobs or metrics are being computed (not: finishing a cancelled metric)."""
         busy = self.runner.busy or self.metrics_runner.working
         self._set_busy(busy)
-        if not busy and self.status_label.text().startswith("Metrics for"):
+        if not busy and self.status_label.text().startswith(("Metrics for", "Starting the metrics")):
             self.status_label.setText(self._summary)  # what the last run did, not what the metrics did
 
     # --- job signals -------------------------------------------------------------------
     def _job_started(self, job: Job) -> None:
-        if _kind(job) == "metrics" and self.runner.busy:
+        if _kind(job) in _BACKGROUND and self.runner.busy:
             return  # the engine's job keeps the status bar
         self._set_busy(True)
         self.status_label.setText(job.label)
@@ -515,7 +516,7 @@ class MainWindow(QMainWindow):
                 self.queue.update_entry(entry)
 
     def _job_progress(self, job: Job, p: Progress) -> None:
-        if job.cancel.cancelled or (_kind(job) == "metrics" and self.runner.busy):
+        if job.cancel.cancelled or (_kind(job) in _BACKGROUND and self.runner.busy):
             return
         if p.total > 0:
             self.progress_bar.setRange(0, 1000)
@@ -608,7 +609,8 @@ class MainWindow(QMainWindow):
         entry.inputs = result.inputs
         out = result.output
         entry.outputs[out.key] = out
-        self._set_entry_status(entry_id, Status.DONE, f"{out.label} in {out.seconds:.1f} s")
+        short = f"{Path(out.key.model).stem} {precision_label(out.key.precision)}"  # the queue is narrow
+        self._set_entry_status(entry_id, Status.DONE, f"{short} in {out.seconds:.1f} s")
         if self.queue.current_entry_id() == entry_id and self.cfg.benchmark == out.key.benchmark:
             fp32 = ResultKey(out.key.model, "fp32", out.key.benchmark)
             a = output_id(fp32) if out.key.precision != "fp32" and fp32 in entry.outputs else INPUT
@@ -687,7 +689,7 @@ class MainWindow(QMainWindow):
         A metric call already running cannot be interrupted; it finishes on its own thread, beside the upscale.
         """
         for job in self.metrics_runner.pending():
-            if not job.cancel.cancelled:
+            if _kind(job) == "metrics" and not job.cancel.cancelled:
                 job.cancel.cancel()
                 self._gave_way.add(job.id)
                 self._metrics_later[(job.tag[1], job.tag[2])] = None
@@ -887,6 +889,9 @@ class MainWindow(QMainWindow):
         self.runner.shutdown()
         self.metrics_runner.shutdown()
         super().closeEvent(event)
+
+
+_BACKGROUND = ("metrics", "metrics-warmup")  # jobs of the metrics thread: the engine's own go first
 
 
 def _kind(job: Job) -> str | None:

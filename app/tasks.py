@@ -254,6 +254,17 @@ def warmup_job() -> Callable[[ProgressFn, CancelToken], None]:
     return run
 
 
+def metrics_warmup_job() -> Callable[[ProgressFn, CancelToken], None]:
+    """Import the metrics' library at start-up on the metrics thread, not beside the first upscale."""
+
+    def run(progress: ProgressFn, cancel: CancelToken) -> None:
+        from engine.metrics import preload
+
+        preload()
+
+    return run
+
+
 def load_job(path: Path, benchmark: bool, inputs: Inputs | None) -> Callable[[ProgressFn, CancelToken], Inputs]:
     """Read an image for preview (and its benchmark pair) before anything is upscaled."""
 
