@@ -74,7 +74,6 @@ class SaveDialog(QDialog):
         self.output_combo = QComboBox()
         for choice, label in choices:
             self.output_combo.addItem(label, choice)
-        self.output_combo.setEnabled(len(choices) > 1)
         self.output_combo.setToolTip("The output written to the file; A and B are the sides of the comparison")
         self.folder_edit = QLineEdit()
         browse = QPushButton("Browse\u2026")

@@ -1,12 +1,13 @@
-"""The window's response times with ESRGAN fp32 on a 500x480 photo: Upscale -> first tile progress, Cancel -> idle.
+"""The window's response times with ESRGAN on a 500x480 photo: Upscale -> first tile progress, Cancel -> idle.
 
-Run: .venv/bin/python bench/bench_gui_latency.py [--photo FILE] [--repeat N]   (or `make bench`)
+Run: .venv/bin/python bench/bench_gui_latency.py [--precision fp32|int8|mixed] [--photo FILE] [--repeat N]
+     (or `make bench`)
      in a real window when there is a display, else offscreen.
 
 Drives the real MainWindow through its public calls, as a user clicking would: the photo is added and shown
 (its input metrics start on their own thread, as they do for a user), Upscale is pressed, and Cancel is
 pressed once the first tile is a fifth done, in the middle of the generator's forward pass. The first press
-also loads the model; later presses find it loaded.
+also loads the model (and calibrates a quantized precision not cached yet); later presses find it loaded.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--photo", type=Path, default=BABOON)
     ap.add_argument("--repeat", type=int, default=3, help="presses of Upscale (each cancelled)")
+    ap.add_argument("--precision", default="fp32")
     args = ap.parse_args()
     if not args.photo.is_file():
         print(f"skipped: {args.photo} not found (pass --photo)")
@@ -57,7 +59,7 @@ def main() -> int:
     window.show()
     wait(app, lambda: not window.runner.busy)  # the engine import
     window.set_model("esrgan")
-    window.set_precision("fp32")
+    window.set_precision(args.precision)
     entry = window.add_paths([args.photo])[0]
     wait(app, lambda: entry.inputs is not None)  # read and shown; its metrics begin now
 
@@ -76,7 +78,7 @@ def main() -> int:
         print(f"press {press + 1}: first tile progress {to_tile[-1]:.2f} s after Upscale, "
               f"idle {to_idle[-1]:.2f} s after Cancel (pressed at {reports[-1][1].done:.0%} of tile 1)", flush=True)
         assert entry.status.value == "cancelled", entry.status
-    print(f"{args.photo.name}: Upscale -> first tile progress: first press {to_tile[0]:.2f} s (loads the model), "
+    print(f"{args.photo.name}, ESRGAN {args.precision}: Upscale -> first tile progress: first press {to_tile[0]:.2f} s (loads the model), "
           f"median of later presses {statistics.median(to_tile[1:] or to_tile):.2f} s; "
           f"Cancel -> idle: median {statistics.median(to_idle):.2f} s, max {max(to_idle):.2f} s")
     window.close()
