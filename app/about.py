@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import qVersion
+from PySide6.QtCore import QSize, qVersion
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.screen_fit import fit_to_screen
 from engine import __version__ as mpsr_version
 
 # Distribution names whose versions change results; read from metadata so nothing heavy is imported.
@@ -93,7 +94,6 @@ class AboutDialog(QDialog):
     def __init__(self, parent=None, models: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("About MPSR")
-        self.resize(640, 560)
         specs = list(models) if models is not None else ["esrgan", "srgan"]
         if models is None and parent is not None and hasattr(parent, "cfg"):
             specs += parent.cfg.extra_models
@@ -106,3 +106,4 @@ class AboutDialog(QDialog):
         layout.addWidget(QLabel(f"MPSR {mpsr_version}"))
         layout.addWidget(self.text, 1)
         layout.addWidget(buttons)
+        fit_to_screen(self, QSize(640, 560))

@@ -11,9 +11,11 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -24,7 +26,7 @@ from app import imaging
 from app.compare_view import PLACEHOLDER, CompareView, Layer
 from app.metrics_panel import MetricsPanel
 from app.session import ImageEntry, Output, ResultKey
-from app.tasks import Metric
+from app.tasks import FAILED, MODEL_MISSING, TOO_SMALL, UNDEFINED, Metric
 
 INPUT = "input"
 REFERENCE = "reference"
@@ -47,6 +49,9 @@ class ComparePanel(QWidget):
         self._arrays: dict[tuple, object] = {}
         # (entry id, benchmark, "source/metric") being computed; shared with the window.
         self.pending: set[tuple[int, bool, str]] = set()
+        # (entry id, benchmark) whose metrics wait for the queued upscales; shared with the window.
+        self.later: dict[tuple[int, bool], None] = {}
+        self.compute_pi = True
 
         self.a_combo = QComboBox()
         self.a_combo.setObjectName("sourceA")
@@ -88,9 +93,19 @@ class ComparePanel(QWidget):
         self.view = CompareView()
         self.view.zoomChanged.connect(lambda z: self.zoom_label.setText(f"Zoom {z * 100:.0f}%"))
         self.metrics = MetricsPanel()
+        # On a short screen the numbers scroll rather than squeeze the picture.
+        metrics_scroll = _WholeScroll()
+        metrics_scroll.setWidgetResizable(True)
+        metrics_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        metrics_scroll.setWidget(self.metrics)
+        # What concerns both sides (a missing metric model) is said once, under them, never scrolled away.
+        self.metrics_notice = QLabel()
+        self.metrics_notice.setObjectName("metricsNotice")
+        self.metrics_notice.setWordWrap(True)
+        self.metrics_notice.hide()
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.view)
-        splitter.addWidget(self.metrics)
+        splitter.addWidget(metrics_scroll)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 0)
         splitter.setCollapsible(0, False)
@@ -99,6 +114,7 @@ class ComparePanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(splitter, 1)
+        layout.addWidget(self.metrics_notice)
 
     # --- what is shown ---------------------------------------------------------------------
     def show_entry(self, entry: ImageEntry | None, benchmark: bool, input_view: str,
@@ -168,8 +184,13 @@ class ComparePanel(QWidget):
         self.view.set_sides(self._layer(a_id), self._layer(b_id))
         if self.view.mode == "difference":
             self._update_difference(a_id, b_id)
-        self._update_metrics("A", a_id)
-        self._update_metrics("B", b_id)
+        notices = [self._update_metrics("A", a_id), self._update_metrics("B", b_id)]
+        missing = next((m for m in notices if m is not None), None)
+        self.metrics_notice.setVisible(missing is not None)
+        if missing is not None:
+            self.metrics_notice.setText("PI needs the Ma model, which is not installed: Tools > Fetch metric models "
+                                        "(online), or turn PI off in Settings.")
+            self.metrics_notice.setToolTip(missing.reason)
 
     # --- pixels ----------------------------------------------------------------------------
     def label_for(self, source_id: str) -> str:
@@ -234,60 +255,75 @@ class ComparePanel(QWidget):
         """Scores are per source; the input's depend on how it was enlarged."""
         return f"{INPUT}:{self.input_view}" if source_id == INPUT else source_id
 
-    def _update_metrics(self, side: str, source_id: str | None) -> None:
+    def _update_metrics(self, side: str, source_id: str | None) -> Metric | None:
+        """Fill one side's numbers, each blank one saying why; returns PI's result if its model is missing."""
         panel = self.metrics.side(side)
         if self.entry is None or not source_id:
             panel.show_values("", {})
-            return
-        scores = self.entry.metrics[self.benchmark].get(self.metric_id(source_id))
-        values: dict[str, tuple[str, str]] = {}
-        out = self.output_for(source_id)
-        wanted = ["NIQE", "PI"]
-        if self.benchmark and source_id != REFERENCE:
-            wanted += ["PSNR-Y", "SSIM-Y"]
-        if out is not None and out.key.precision != "fp32":
-            wanted.append("PSNR to fp32")
+            return None
         mid = self.metric_id(source_id)
-        for name in wanted:
-            metric = None if scores is None else scores.get(name)
+        scores = self.entry.metrics[self.benchmark].get(mid) or {}
+        out = self.output_for(source_id)
+        waiting = (self.entry.id, self.benchmark) in self.later
+        values: dict[str, tuple[str, str]] = {}
+        for name in ("NIQE", "PI", "PSNR-Y", "SSIM-Y", "PSNR to fp32"):
             computing = (self.entry.id, self.benchmark, f"{mid}/{name}") in self.pending
-            values[name] = _format_metric(name, metric, computing)
+            values[name] = _format_metric(name, scores.get(name), computing, waiting)
+        if not self.compute_pi:
+            values["PI"] = ("off", "PI is turned off in Settings > General")
         if not self.benchmark:
-            tip = "Turn on benchmark mode (View menu) to measure against a reference"
-            values.setdefault("PSNR-Y", ("-", tip))
-            values.setdefault("SSIM-Y", ("-", tip))
-        if out is not None:
+            tip = ("Turn on View > Benchmark mode: the image is downscaled x4 first, and the output is "
+                   "scored against the original")
+            values["PSNR-Y"] = values["SSIM-Y"] = ("needs benchmark mode", tip)
+        elif source_id == REFERENCE:
+            values["PSNR-Y"] = values["SSIM-Y"] = ("is the reference", "")
+        no_model = ("-", "Not an output: no generator ran")
+        if out is None:
+            values["PSNR to fp32"] = ("only for outputs", "How close an output is to its generator's fp32 output")
+            values.update(dict.fromkeys(("Inference time", "Model size", "Runs on"), no_model))
+        else:
             values["Inference time"] = (f"{out.seconds:.2f} s", "")
             values["Model size"] = (_megabytes(out.info.size_bytes), "")
             values["Runs on"] = (f"{out.info.device}, {out.info.precision}", out.info.arch)
             if out.key.precision == "fp32":
                 values["PSNR to fp32"] = ("(this is fp32)", "")
+            elif ResultKey(out.key.model, "fp32", self.benchmark) not in self.entry.outputs:
+                values["PSNR to fp32"] = ("needs the fp32 output", "Upscale this image at fp32 too")
         panel.show_values(self.label_for(source_id), values)
+        pi = scores.get("PI")
+        return pi if self.compute_pi and pi is not None and pi.kind == MODEL_MISSING else None
 
 
-def _format_metric(name: str, metric: Metric | None, computing: bool) -> tuple[str, str]:
+class _WholeScroll(QScrollArea):
+    """A scroll area that asks for all of its content's height: scroll bars only when space is short."""
+
+    def sizeHint(self):
+        hint = self.widget().sizeHint()
+        return hint.grownBy(self.contentsMargins()) if self.widget() is not None else super().sizeHint()
+
+
+_BLANK = {
+    MODEL_MISSING: "n/a: model missing",
+    TOO_SMALL: "n/a: image too small",
+    UNDEFINED: "n/a: flat image",
+    FAILED: "failed",
+}
+
+
+def _format_metric(name: str, metric: Metric | None, computing: bool, waiting: bool) -> tuple[str, str]:
     if metric is None:
+        if waiting:  # before "computing": a job that gave way to the upscale may still be finishing a call
+            return ("after the upscale", "Metrics are computed once the queued upscales have ended")
         if computing:
             return ("\u2026", "being computed")
-        return ("-", "needs an fp32 output of the same generator" if name == "PSNR to fp32" else "")
+        return ("-", "")
     if metric.value is None:
-        return (f"n/a: {_short_reason(metric.reason)}", metric.reason)
+        return (_BLANK.get(metric.kind, "n/a"), metric.reason)
     if name in ("PSNR-Y", "PSNR to fp32"):
         return (f"{metric.value:.2f} dB", "")
     if name == "SSIM-Y":
         return (f"{metric.value:.4f}", "")
     return (f"{metric.value:.3f}", "lower is better")
-
-
-def _short_reason(reason: str) -> str:
-    head, sep, tail = reason.partition("n/a: ")
-    if sep and len(head) < 12:  # engine reasons start "NIQE n/a: ..." or "PI/Ma n/a: ..."
-        reason = tail
-    if "NRQM" in reason or "Ma model" in reason:
-        return "Ma model missing (Tools > Fetch metric models)"
-    if "too small" in reason:
-        return "image too small"
-    return reason if len(reason) <= 60 else reason[:57] + "..."
 
 
 def _megabytes(n: int) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt
+import os
+
+from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -25,11 +27,12 @@ from PySide6.QtWidgets import (
 from app import imaging, resources, tasks
 from app.compare_panel import INPUT, REFERENCE, ComparePanel, output_id
 from app.queue_panel import QueuePanel
+from app.screen_fit import fit_to_screen
 from app.session import ImageEntry, ResultKey, Session, Status, precision_label
 from app.settings import SAVE_FORMATS, AppSettings
 from app.widgets import NoticeBar, SaveDialog
 from app.worker import Job, JobRunner
-from engine.errors import MPSRError
+from engine.errors import ImageError, MPSRError
 from engine.jobs import Progress
 
 BUILTIN_MODELS = (("ESRGAN", "esrgan"), ("SRGAN", "srgan"))
@@ -37,6 +40,9 @@ BUILTIN_PRECISIONS = ("fp32", "int8", "mixed")
 _BROWSE_MODEL = "__browse_model__"
 _CUSTOM_PLAN = "__custom_plan__"
 _BROWSE_PLAN = "__browse_plan__"
+# What the window asks for on a first launch; smaller screens get less (app/screen_fit.py).
+PREFERRED_SIZE = QSize(1280, 820)
+QUEUE_WIDTH = 380
 
 
 class MainWindow(QMainWindow):
@@ -47,8 +53,13 @@ class MainWindow(QMainWindow):
         self.session = Session()
         self.engine = tasks.Engine()  # used only inside worker jobs
         self.runner = JobRunner(self)
+        # Metrics run on a thread of their own, only while no upscale is queued, and give way to a new one.
+        self.metrics_runner = JobRunner(self, name="mpsr-metrics")
         self._metrics_pending: set[tuple[int, bool, str]] = set()
+        self._metrics_later: dict[tuple[int, bool], None] = {}  # (entry id, benchmark) to score once upscales end
+        self._gave_way: set[int] = set()  # metrics jobs stopped to let an upscale start
         self._run_counts: dict[Status, int] = {}
+        self._summary = "Ready"  # the status line once everything has ended
         self._settings_dialog = None
 
         self.setWindowTitle("MPSR")
@@ -60,6 +71,12 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         self._set_busy(False)
         self.runner.submit("Starting the engine", tasks.warmup_job(), tag=("warmup",))
+        self.metrics_runner.submit("Starting the metrics", tasks.metrics_warmup_job(), tag=("metrics-warmup",))
+
+    @property
+    def busy(self) -> bool:
+        """A job is queued or running, on the engine's thread or the metrics' one."""
+        return self.runner.busy or self.metrics_runner.busy
 
     # ===================================================================== construction
     def _build_widgets(self) -> None:
@@ -71,10 +88,13 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.queue)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.queue_dock = dock
 
         self.notice = NoticeBar()
         self.compare = ComparePanel()
         self.compare.pending = self._metrics_pending
+        self.compare.later = self._metrics_later
+        self.compare.compute_pi = self.cfg.compute_pi
         self.compare.input_view = self.cfg.input_view
         self.compare.sourcesChanged.connect(self._request_metrics_current)
         self.compare.view.setAcceptDrops(False)
@@ -100,7 +120,8 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel("Ready")
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(260)
-        self.progress_bar.setTextVisible(True)
+        # The percentage goes in the label beside the bar: drawn over the fill it cannot be read.
+        self.progress_bar.setTextVisible(False)
         self.eta_label = QLabel()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the running job and everything queued (Esc)")
@@ -132,7 +153,8 @@ class MainWindow(QMainWindow):
         self.open_folder_action = self._action("Open &folder\u2026", self.open_folder_dialog, "Ctrl+Shift+O")
         self.paste_action = self._action("&Paste image", self.paste, K.Paste,
                                          "Add an image or files from the clipboard")
-        self.save_action = self._action("&Save output as\u2026", self.save_dialog, K.Save, "Save the output shown as B")
+        self.save_action = self._action("&Save output as\u2026", self.save_dialog, K.Save,
+                                        "Save an output (B, or A) as an image file")
         quit_action = self._action("&Quit", self.close, K.Quit)
         self.upscale_action = self._action("&Upscale", self.upscale, "Ctrl+Return", "Upscale every queued image")
         self.open_action.setIcon(icon(SP.SP_DialogOpenButton))
@@ -208,18 +230,22 @@ class MainWindow(QMainWindow):
         self.addToolBar(tools)
 
     def _connect_runner(self) -> None:
-        r = self.runner
-        r.started.connect(self._job_started)
-        r.progress.connect(self._job_progress)
-        r.finished.connect(self._job_finished)
-        r.failed.connect(self._job_failed)
-        r.cancelled.connect(self._job_cancelled)
-        r.idle.connect(self._jobs_idle)
+        for r in (self.runner, self.metrics_runner):
+            r.started.connect(self._job_started)
+            r.progress.connect(self._job_progress)
+            r.finished.connect(self._job_finished)
+            r.failed.connect(self._job_failed)
+            r.cancelled.connect(self._job_cancelled)
+        self.runner.idle.connect(self._jobs_idle)
+        self.metrics_runner.idle.connect(self._update_busy)
 
     def _restore_geometry(self) -> None:
         geometry, state = self.store.value("geometry"), self.store.value("windowState")
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 820)
+        if geometry is not None and self.restoreGeometry(geometry):
+            fit_to_screen(self, centre=False)  # saved on a larger screen, or with another panel
+        else:
+            fit_to_screen(self, PREFERRED_SIZE)
+            self.resizeDocks([self.queue_dock], [QUEUE_WIDTH], Qt.Orientation.Horizontal)
         if state is not None:
             self.restoreState(state)
 
@@ -313,6 +339,7 @@ class MainWindow(QMainWindow):
         from engine import imageio
 
         added, errors = [], []
+        first: ImageEntry | None = None  # what to show: the first file given, new or already queued
         for item in items:
             try:
                 paths = imageio.collect_inputs([item])
@@ -325,8 +352,9 @@ class MainWindow(QMainWindow):
                 if entry is not None:
                     self.queue.add_entry(entry)
                     added.append(entry)
-        if added and self.queue.current_entry_id() is None:
-            self.queue.select_entry(added[0].id)
+                first = first or entry or self.session.find(path)
+        if first is not None:
+            self.queue.select_entry(first.id)
         if errors:
             self.notice.show_message("\n".join(errors), error=True)
         if added:
@@ -418,18 +446,26 @@ class MainWindow(QMainWindow):
 
     # ===================================================================== upscaling
     def upscale(self) -> int:
-        """Queue a job per image that has no output for the chosen generator and precision yet."""
+        """Queue a job per image that has no output for the chosen generator and precision yet.
+
+        Files found unreadable are skipped (they are marked failed in the queue once). Metrics being
+        computed give way: the upscale starts at once and they are computed again after it.
+        """
         key = self.current_key()
         queued = {j.tag[1] for j in self.runner.pending() if j.tag and j.tag[0] == "upscale" and j.tag[2] == key}
-        todo = [e for e in self.session if key not in e.outputs and e.id not in queued]
+        todo = [e for e in self.session if key not in e.outputs and e.id not in queued and not e.input_error]
         if not len(self.session):
             self.notice.show_message("Add images first: drop them on the window, paste, or press Ctrl+O.", error=True)
             return 0
+        unreadable = sum(1 for e in self.session if e.input_error)
         if not todo:
-            self.status_label.setText("Every image already has this output; pick another generator or precision.")
+            self.status_label.setText(
+                "Every image already has this output; pick another generator or precision."
+                + (f" {unreadable} unreadable file(s) skipped." if unreadable else ""))
             return 0
         self.notice.hide()
         self._run_counts = {}
+        self._defer_metrics()
         settings = self.run_settings()
         for n, entry in enumerate(todo, 1):
             entry.status, entry.message = Status.WAITING, ""
@@ -437,12 +473,18 @@ class MainWindow(QMainWindow):
             label = f"{entry.path.name} ({n}/{len(todo)})"
             fn = tasks.upscale_job(self.engine, entry.path, key, settings, entry.inputs)
             self.runner.submit(label, fn, tag=("upscale", entry.id, key))
+        if unreadable:
+            self.status_label.setText(f"Upscaling {len(todo)} image(s); {unreadable} unreadable file(s) skipped")
         self._set_busy(True)
         return len(todo)
 
     def cancel(self) -> None:
-        if self.runner.busy:
+        """Stop the running job, everything queued, and the metrics (which are not computed again by themselves)."""
+        self._metrics_later.clear()
+        self._gave_way.clear()
+        if self.runner.busy or self.metrics_runner.working:
             self.runner.cancel_all()
+            self.metrics_runner.cancel_all()
             self.status_label.setText("Cancelling\u2026")
 
     def _set_busy(self, busy: bool) -> None:
@@ -454,68 +496,88 @@ class MainWindow(QMainWindow):
             self.progress_bar.reset()
             self.eta_label.clear()
 
+    def _update_busy(self) -> None:
+        """Busy while the engine has jobs or metrics are being computed (not: finishing a cancelled metric)."""
+        busy = self.runner.busy or self.metrics_runner.working
+        self._set_busy(busy)
+        if not busy and self.status_label.text().startswith(("Metrics for", "Starting the metrics")):
+            self.status_label.setText(self._summary)  # what the last run did, not what the metrics did
+
     # --- job signals -------------------------------------------------------------------
     def _job_started(self, job: Job) -> None:
+        if _kind(job) in _BACKGROUND and self.runner.busy:
+            return  # the engine's job keeps the status bar
         self._set_busy(True)
         self.status_label.setText(job.label)
-        if job.tag and job.tag[0] == "upscale":
+        if _kind(job) == "upscale":
             entry = self.session.get(job.tag[1])
             if entry is not None:
                 entry.status, entry.message = Status.RUNNING, ""
                 self.queue.update_entry(entry)
 
     def _job_progress(self, job: Job, p: Progress) -> None:
+        if job.cancel.cancelled or (_kind(job) in _BACKGROUND and self.runner.busy):
+            return
         if p.total > 0:
             self.progress_bar.setRange(0, 1000)
             self.progress_bar.setValue(int(1000 * p.fraction))
         else:
             self.progress_bar.setRange(0, 0)  # busy indicator: length unknown
-        self.status_label.setText(f"{job.label}: {p.message}" if p.message else job.label)
-        self.eta_label.setText(_eta(p.eta_s))
+        self.status_label.setText(f"{job.label}: {p.message}" if p.message and p.message != job.label else job.label)
+        percent = f"{p.fraction:.0%}" if p.total > 0 else ""
+        self.eta_label.setText(" \u00b7 ".join(filter(None, [percent, _eta(p.eta_s)])))
+        if _kind(job) == "upscale" and (entry := self.session.get(job.tag[1])) is not None:
+            step = "loading model" if p.info.get("stage") == "load" else ""
+            entry.message = " ".join(filter(None, [step, percent]))
+            self.queue.update_entry(entry)
 
     def _job_finished(self, job: Job, result) -> None:
-        kind = job.tag[0] if job.tag else None
+        kind = _kind(job)
         if kind == "upscale":
             self._upscaled(job.tag[1], result)
         elif kind == "load":
             self._loaded(job.tag[1], job.tag[2], result)
         elif kind == "metrics":
-            self._metrics_done(job, result)
+            self._metrics_ended(job)
         elif kind == "save":
             self.notice.show_message(f"Saved {result}")
         elif kind == "fetch":
             self._fetched(result)
 
     def _job_failed(self, job: Job, message: str) -> None:
-        kind = job.tag[0] if job.tag else None
-        if kind == "upscale":
+        kind = _kind(job)
+        if kind in ("upscale", "load") and isinstance(job.error, ImageError):
+            self._unreadable(job.tag[1], job.error, counted=kind == "upscale")
+        elif kind == "upscale":
             self._set_entry_status(job.tag[1], Status.FAILED, message)
-        elif kind == "load" and (entry := self.session.get(job.tag[1])) is not None:
-            entry.status, entry.message = Status.FAILED, message
-            self.queue.update_entry(entry)
-            self.compare.view.placeholder = f"{entry.path.name} cannot be shown"
-            self.compare.view.viewport().update()
         elif kind == "metrics":
-            self._metrics_failed(job, message)
+            self._metrics_ended(job, failure=message)
         self.notice.show_message(message, error=True)
 
     def _job_cancelled(self, job: Job) -> None:
-        kind = job.tag[0] if job.tag else None
+        kind = _kind(job)
         if kind == "upscale":
             self._set_entry_status(job.tag[1], Status.CANCELLED, "")
         elif kind == "metrics":
-            self._metrics_pending.difference_update(job.tag[3])
-            self.compare.refresh()
+            self._metrics_ended(job)
 
     def _jobs_idle(self) -> None:
-        self._set_busy(False)
+        """The engine's queue is empty: report the run, then compute the metrics that waited for it."""
         counts = self._run_counts
         if counts:
             parts = [f"{n} {s.value}" for s, n in counts.items() if n]
-            self.status_label.setText("Finished: " + ", ".join(parts))
+            self._summary = "Finished: " + ", ".join(parts)
             self._run_counts = {}
         else:
-            self.status_label.setText("Ready")
+            self._summary = "Ready"
+        self.status_label.setText(self._summary)
+        self._update_busy()
+        later = list(self._metrics_later)
+        self._metrics_later.clear()
+        current = self.queue.current_entry_id()
+        for entry_id, benchmark in sorted(later, key=lambda k: k[0] != current):
+            if (entry := self.session.get(entry_id)) is not None:
+                self.request_metrics(entry, benchmark)
 
     def _set_entry_status(self, entry_id: int, status: Status, message: str) -> None:
         self._run_counts[status] = self._run_counts.get(status, 0) + 1
@@ -524,6 +586,22 @@ class MainWindow(QMainWindow):
             entry.status, entry.message = status, message
             self.queue.update_entry(entry)
 
+    def _unreadable(self, entry_id: int, err: ImageError, counted: bool) -> None:
+        """Mark a file that cannot be read as failed, once: Upscale skips it from now on."""
+        entry = self.session.get(entry_id)
+        if entry is None:
+            return
+        if counted:  # in the run's "Finished: ..." line
+            self._run_counts[Status.FAILED] = self._run_counts.get(Status.FAILED, 0) + 1
+        text = str(err)
+        if err.path and text.startswith(f"{err.path}: "):
+            text = text[len(err.path) + 2:]  # the queue row names the file already
+        entry.status, entry.message, entry.input_error = Status.FAILED, text, str(err)
+        self.queue.update_entry(entry)
+        if entry is self.current_entry():
+            self.compare.view.placeholder = f"{entry.path.name} cannot be read: {text}"
+            self.compare.view.viewport().update()
+
     def _upscaled(self, entry_id: int, result: tasks.Upscaled) -> None:
         entry = self.session.get(entry_id)
         if entry is None:
@@ -531,7 +609,8 @@ class MainWindow(QMainWindow):
         entry.inputs = result.inputs
         out = result.output
         entry.outputs[out.key] = out
-        self._set_entry_status(entry_id, Status.DONE, f"{out.label} in {out.seconds:.1f} s")
+        short = f"{Path(out.key.model).stem} {precision_label(out.key.precision)}"  # the queue is narrow
+        self._set_entry_status(entry_id, Status.DONE, f"{short} in {out.seconds:.1f} s")
         if self.queue.current_entry_id() == entry_id and self.cfg.benchmark == out.key.benchmark:
             fp32 = ResultKey(out.key.model, "fp32", out.key.benchmark)
             a = output_id(fp32) if out.key.precision != "fp32" and fp32 in entry.outputs else INPUT
@@ -601,9 +680,29 @@ class MainWindow(QMainWindow):
         if entry is not None:
             self.request_metrics(entry, self.cfg.benchmark)
 
+    def _upscales_queued(self) -> bool:
+        return any(_kind(job) == "upscale" for job in self.runner.pending())
+
+    def _defer_metrics(self) -> None:
+        """Make way for an upscale: stop the metrics and compute them again once the upscales have ended.
+
+        A metric call already running cannot be interrupted; it finishes on its own thread, beside the upscale.
+        """
+        for job in self.metrics_runner.pending():
+            if _kind(job) == "metrics" and not job.cancel.cancelled:
+                job.cancel.cancel()
+                self._gave_way.add(job.id)
+                self._metrics_later[(job.tag[1], job.tag[2])] = None
+        self.compare.refresh()
+
     def request_metrics(self, entry: ImageEntry, benchmark: bool) -> None:
-        """Score every source of ``entry`` that has no score yet, in the worker."""
+        """Score every source of ``entry`` that has no score yet, on the metrics thread: newest output first,
+        the input last. While upscales are queued this waits for them (they come first)."""
         if entry.input_for(benchmark) is None:
+            return
+        if self._upscales_queued():
+            self._metrics_later[(entry.id, benchmark)] = None
+            self.compare.refresh()
             return
         scores = entry.metrics[benchmark]
         reference = entry.inputs.reference.rgb if benchmark else None
@@ -615,49 +714,50 @@ class MainWindow(QMainWindow):
             busy = self._metrics_pending
             return tuple(n for n in names if n not in have and (entry.id, benchmark, f"{source}/{n}") not in busy)
 
-        input_id = f"{INPUT}:{self.cfg.input_view}"
-        names = want(input_id, no_ref + (("PSNR-Y", "SSIM-Y") if benchmark else ()))
-        if names:
-            enlarged = imaging.enlarge(entry.input_for(benchmark).rgb, 4, self.cfg.input_view)
-            rgb = enlarged.astype("float32") / 255.0
-            requests.append(tasks.MetricRequest(input_id, rgb, reference=reference, want=names))
-        if benchmark and (names := want(REFERENCE, no_ref)):
-            requests.append(tasks.MetricRequest(REFERENCE, reference, want=names))
-        for out in entry.outputs_for(benchmark):
+        for out in reversed(entry.outputs_for(benchmark)):
             fp32 = entry.outputs.get(ResultKey(out.key.model, "fp32", benchmark))
             fp32_rgb = fp32.picture.rgb if fp32 is not None and fp32 is not out else None
             extra = (("PSNR-Y", "SSIM-Y") if benchmark else ()) + (("PSNR to fp32",) if fp32_rgb is not None else ())
-            names = want(output_id(out.key), no_ref + extra)
-            if names:
-                requests.append(tasks.MetricRequest(output_id(out.key), out.picture.rgb, fp32=fp32_rgb,
-                                                    reference=reference, want=names))
+            source = output_id(out.key)
+            if names := want(source, no_ref + extra):
+                requests.append(tasks.MetricRequest(source, out.picture.rgb, fp32=fp32_rgb, reference=reference,
+                                                    want=names, known=dict(scores.get(source, {})), label=out.label))
+        input_id = f"{INPUT}:{self.cfg.input_view}"
+        if names := want(input_id, no_ref + (("PSNR-Y", "SSIM-Y") if benchmark else ())):
+            requests.append(tasks.MetricRequest(
+                input_id, entry.input_for(benchmark).rgb, reference=reference, want=names,
+                known=dict(scores.get(input_id, {})), label="the input", enlarge=self.cfg.input_view))
+        if benchmark and (names := want(REFERENCE, no_ref)):
+            requests.append(tasks.MetricRequest(REFERENCE, reference, want=names,
+                                                known=dict(scores.get(REFERENCE, {})), label="the original"))
         if not requests:
             return
         pending = {(entry.id, benchmark, f"{r.name}/{n}") for r in requests for n in r.want}
         self._metrics_pending |= pending
         self.compare.refresh()
-        self.runner.submit(f"Metrics for {entry.path.name}", tasks.metrics_job(requests, self.cfg.device),
-                           tag=("metrics", entry.id, benchmark, pending))
+        scored: dict[str, dict[str, tasks.Metric]] = {}
+        self.metrics_runner.submit(f"Metrics for {entry.path.name}",
+                                   tasks.metrics_job(requests, self.cfg.device, scored),
+                                   tag=("metrics", entry.id, benchmark, pending, scored))
 
-    def _metrics_done(self, job: Job, result: dict) -> None:
-        _, entry_id, benchmark, pending = job.tag
-        self._metrics_pending.difference_update(pending)
-        entry = self.session.get(entry_id)
-        if entry is None:
-            return
-        for source, values in result.items():
-            entry.metrics[benchmark].setdefault(source, {}).update(values)
-        self.compare.refresh()
-
-    def _metrics_failed(self, job: Job, message: str) -> None:
-        _, entry_id, benchmark, pending = job.tag
+    def _metrics_ended(self, job: Job, failure: str = "") -> None:
+        """Keep what a metrics job scored, finished or not; on a failure the rest say why."""
+        _, entry_id, benchmark, pending, scored = job.tag
         self._metrics_pending.difference_update(pending)
         entry = self.session.get(entry_id)
         if entry is not None:
-            for item in pending:
-                source, name = item[2].rsplit("/", 1)
-                entry.metrics[benchmark].setdefault(source, {})[name] = tasks.Metric(None, message)
+            for source, values in scored.items():
+                entry.metrics[benchmark].setdefault(source, {}).update(values)
+            if failure:
+                for item in pending:
+                    source, name = item[2].rsplit("/", 1)
+                    entry.metrics[benchmark].setdefault(source, {}).setdefault(
+                        name, tasks.Metric(None, failure, tasks.FAILED))
         self.compare.refresh()
+        if job.id in self._gave_way:  # stopped for an upscale: the rest is computed after it
+            self._gave_way.discard(job.id)
+            if entry is not None:
+                self.request_metrics(entry, benchmark)
 
     def fetch_metric_models(self) -> None:
         self.status_label.setText("Fetching metric models\u2026")
@@ -677,44 +777,74 @@ class MainWindow(QMainWindow):
         self._request_metrics_current()
 
     # ===================================================================== saving
-    def output_to_save(self):
-        """The output shown as B (else A, else the newest one) with its entry."""
+    def save_choices(self) -> list[tuple[str, object]]:
+        """The outputs a save may mean, as (side, output): B's, then A's, of those shown; else the newest one."""
         entry = self.current_entry()
         if entry is None:
-            return None, None
+            return []
         a, b = self.compare.current_ids()
-        for sid in (b, a):
+        choices: list[tuple[str, object]] = []
+        for side, sid in (("B", b), ("A", a)):
             out = self.compare.output_for(sid)
-            if out is not None:
-                return entry, out
-        outs = entry.outputs_for(self.cfg.benchmark) or list(entry.outputs.values())
-        return (entry, outs[-1]) if outs else (entry, None)
+            if out is not None and all(o is not out for _, o in choices):
+                choices.append((side, out))
+        if not choices:
+            outs = entry.outputs_for(self.cfg.benchmark) or list(entry.outputs.values())
+            choices = [("", outs[-1])] if outs else []
+        return choices
+
+    def output_to_save(self):
+        """The output a save writes unless told otherwise (B, else A, else the newest one) with its entry."""
+        choices = self.save_choices()
+        return self.current_entry(), (choices[0][1] if choices else None)
+
+    def save_folder(self, entry: ImageEntry) -> Path:
+        """Settings' output folder, else the last folder saved to, else the input's folder if it can be written,
+        else the user's Pictures folder."""
+        for folder in (self.cfg.output_dir, self.cfg.last_save_dir):
+            if folder:
+                return Path(folder).expanduser()
+        if entry.path.parent.name != "pasted" and os.access(entry.path.parent, os.W_OK):
+            return entry.path.parent
+        return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation))
 
     def default_save_path(self, entry: ImageEntry, out) -> Path:
+        """``<folder>/<name>_<model>_<precision>_x4.<ext>``: each generator and precision keeps its own file."""
         from engine.imageio import default_output_path
 
-        tag = "_x4_" + "_".join(filter(None, [Path(out.key.model).stem, precision_label(out.key.precision)]))
-        out_dir = self.cfg.output_dir or None
-        if out_dir is None and entry.path.parent.name == "pasted":
-            out_dir = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
-        ext = SAVE_FORMATS.get(self.cfg.save_format, ".png")
+        tag = "_".join(filter(None, [Path(out.key.model).stem, precision_label(out.key.precision)]))
         safe = "".join(c if c.isalnum() or c in "-_.," else "-" for c in tag)
-        return default_output_path(entry.path, out_dir, suffix=safe, ext=ext)
+        ext = SAVE_FORMATS.get(self.cfg.save_format, ".png")
+        return default_output_path(entry.path, self.save_folder(entry), suffix=f"_{safe}_x4", ext=ext)
 
     def save_dialog(self) -> None:
-        entry, out = self.output_to_save()
-        if out is None:
-            self.notice.show_message("Nothing to save yet: upscale an image first.", error=True)
-            return
-        dialog = SaveDialog(self.default_save_path(entry, out), self.cfg.save_format, self.cfg.quality, self)
-        if dialog.exec():
-            path, fmt, quality = dialog.chosen()
-            self.cfg.save_format, self.cfg.quality = fmt, quality
-            self.save_output(path, quality)
+        dialog = self.make_save_dialog()
+        if dialog is not None and dialog.exec():
+            self.save_chosen(dialog)
 
-    def save_output(self, path, quality: int | None = None) -> Job | None:
-        """Write the output shown as B to ``path`` in the worker; refuses to replace the input."""
-        entry, out = self.output_to_save()
+    def make_save_dialog(self) -> SaveDialog | None:
+        """The save dialog for the shown image's outputs, B's first; None (and a notice) if there is none."""
+        entry = self.current_entry()
+        choices = self.save_choices()
+        if not choices:
+            self.notice.show_message("Nothing to save yet: upscale an image first.", error=True)
+            return None
+        labels = [(out, f"{side}: {out.label}" if side else out.label) for side, out in choices]
+        return SaveDialog(labels, lambda out: self.default_save_path(entry, out), self.cfg.save_format,
+                          self.cfg.quality, self)
+
+    def save_chosen(self, dialog: SaveDialog) -> Job | None:
+        """Save what an accepted save dialog says, and remember its folder for the next save."""
+        out, path, fmt, quality = dialog.chosen()
+        self.cfg.save_format, self.cfg.quality = fmt, quality
+        self.cfg.last_save_dir = str(path.parent)
+        self.cfg.save(self.store)
+        return self.save_output(path, quality, out)
+
+    def save_output(self, path, quality: int | None = None, out=None) -> Job | None:
+        """Write ``out`` (default: the output shown as B, else A) to ``path`` in the worker; never over the input."""
+        entry, default = self.output_to_save()
+        out = out or default
         if out is None:
             self.notice.show_message("Nothing to save yet: upscale an image first.", error=True)
             return None
@@ -737,9 +867,11 @@ class MainWindow(QMainWindow):
         return self._settings_dialog
 
     def _settings_applied(self) -> None:
+        self.compare.compute_pi = self.cfg.compute_pi
         self.compare.show_entry(self.current_entry(), self.cfg.benchmark, self.cfg.input_view)
         self.input_view_actions[self.cfg.input_view].setChecked(True)
         self.cfg.save(self.store)
+        self._request_metrics_current()  # PI, if it was just turned on
 
     def show_about(self):
         from app.about import AboutDialog
@@ -753,8 +885,17 @@ class MainWindow(QMainWindow):
         self.store.setValue("geometry", self.saveGeometry())
         self.store.setValue("windowState", self.saveState())
         self.cfg.save(self.store)
+        self.metrics_runner.cancel_all()
         self.runner.shutdown()
+        self.metrics_runner.shutdown()
         super().closeEvent(event)
+
+
+_BACKGROUND = ("metrics", "metrics-warmup")  # jobs of the metrics thread: the engine's own go first
+
+
+def _kind(job: Job) -> str | None:
+    return job.tag[0] if job.tag else None
 
 
 def _eta(seconds: float | None) -> str:

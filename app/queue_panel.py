@@ -33,17 +33,19 @@ class QueuePanel(QTreeWidget):
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        # Long names and messages keep their start and their end; the tooltip has the whole text.
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.header()
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self._items: dict[int, QTreeWidgetItem] = {}
         self.currentItemChanged.connect(self._on_current)
 
     def add_entry(self, entry: ImageEntry) -> None:
         item = QTreeWidgetItem([entry.path.name, "", ""])
         item.setData(0, Qt.ItemDataRole.UserRole, entry.id)
-        item.setToolTip(0, str(entry.path))
         self._items[entry.id] = item
         self.addTopLevelItem(item)
         self.update_entry(entry)
@@ -57,7 +59,9 @@ class QueuePanel(QTreeWidget):
             item.setText(1, f"{w}x{h}")
         text = entry.status.value + (f": {entry.message}" if entry.message else "")
         item.setText(2, text)
-        item.setToolTip(2, text)
+        tip = f"{entry.path}\n{entry.status.value}: {entry.input_error or entry.message}".rstrip(": ")
+        for column in range(self.columnCount()):
+            item.setToolTip(column, tip)
         colour = _COLOURS.get(entry.status)
         item.setForeground(2, QBrush(colour) if colour else QBrush())
 
@@ -67,9 +71,13 @@ class QueuePanel(QTreeWidget):
             self.takeTopLevelItem(self.indexOfTopLevelItem(item))
 
     def select_entry(self, entry_id: int) -> None:
+        """Make ``entry_id`` the current row (which shows it) and the only selected one, scrolled into view."""
         item = self._items.get(entry_id)
         if item is not None:
             self.setCurrentItem(item)
+            self.clearSelection()
+            item.setSelected(True)
+            self.scrollToItem(item)
 
     def current_entry_id(self) -> int | None:
         item = self.currentItem()

@@ -56,6 +56,7 @@ class ImageEntry:
     path: Path
     status: Status = Status.WAITING
     message: str = ""
+    input_error: str = ""  # why the file cannot be read; such an entry is skipped, not retried
     inputs: Inputs | None = None
     outputs: dict[ResultKey, Output] = field(default_factory=dict)
     # metrics[benchmark][source name] -> engine metric dict; source names come from source_names().
@@ -88,8 +89,7 @@ class Session:
     def add(self, path: str | Path) -> ImageEntry | None:
         """Add an image; returns None if it is already queued (same resolved path)."""
         path = Path(path)
-        resolved = path.resolve()
-        if any(e.path.resolve() == resolved for e in self._entries.values()):
+        if self.find(path) is not None:
             return None
         entry = ImageEntry(next(self._ids), path)
         self._entries[entry.id] = entry
@@ -97,6 +97,11 @@ class Session:
 
     def get(self, entry_id: int) -> ImageEntry | None:
         return self._entries.get(entry_id)
+
+    def find(self, path: str | Path) -> ImageEntry | None:
+        """The entry of ``path`` (same resolved path), if it is queued."""
+        resolved = Path(path).resolve()
+        return next((e for e in self._entries.values() if e.path.resolve() == resolved), None)
 
     def remove(self, entry_id: int) -> None:
         self._entries.pop(entry_id, None)

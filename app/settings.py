@@ -17,7 +17,8 @@ LOSSY = ("JPEG", "WebP")
 class AppSettings:
     model: str = "esrgan"
     precision: str = "fp32"
-    output_dir: str = ""  # empty: next to the input
+    output_dir: str = ""  # empty: the last folder saved to, else next to the input (if writable)
+    last_save_dir: str = ""  # where the save dialog saved last
     save_format: str = "PNG"
     quality: int = 95
     input_view: str = "bicubic"  # how the input is enlarged x4 for comparison: "nearest" or "bicubic"

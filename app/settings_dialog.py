@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,8 +21,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.advanced_pane import AdvancedPane, UsePlan
+from app.screen_fit import fit_to_screen
 from app.settings import SAVE_FORMATS, AppSettings
 from app.worker import JobRunner
+
+
+WIDTH, ADVANCED_HEIGHT = 720, 820
 
 
 class SettingsDialog(QDialog):
@@ -33,12 +37,11 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.cfg = cfg
         self.setWindowTitle("Settings")
-        self.resize(720, 820)
 
         general = QWidget()
         form = QFormLayout(general)
         self.output_dir = QLineEdit()
-        self.output_dir.setPlaceholderText("Next to each input")
+        self.output_dir.setPlaceholderText("The folder saved to last (at first: next to the input)")
         browse = QPushButton("Browse\u2026")
         browse.clicked.connect(self._browse_output)
         row = QHBoxLayout()
@@ -79,6 +82,13 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(buttons)
         self.load(cfg)
+        self.tabs.currentChanged.connect(self._fit_tab)
+        self._fit_tab()
+
+    def _fit_tab(self) -> None:
+        """As tall as the tab shown needs, where the screen has room: the Advanced pane scrolls, the buttons stay."""
+        height = ADVANCED_HEIGHT if self.tabs.currentIndex() == 1 else self.sizeHint().height()
+        fit_to_screen(self, QSize(WIDTH, height), centre=not self.isVisible())
 
     def load(self, cfg: AppSettings) -> None:
         self.output_dir.setText(cfg.output_dir)

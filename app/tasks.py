@@ -9,14 +9,15 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from app.session import Inputs, Output, ResultKey
+from app import imaging
+from app.session import Inputs, Output, ResultKey, precision_label
 from engine.errors import MPSRError
-from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
+from engine.jobs import CancelToken, Progress, ProgressFn, ProgressTracker, check
 from engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 # Loaded generators kept for reuse: switching back to an int8 model must not calibrate it again.
@@ -31,12 +32,17 @@ class RunSettings:
     overlap: int = DEFAULT_OVERLAP
 
 
+# Why a metric has no value, from the type of the engine's error; the panel words each one.
+MODEL_MISSING, TOO_SMALL, UNDEFINED, FAILED = "model missing", "too small", "undefined", "failed"
+
+
 @dataclass
 class Metric:
     """One number for the metrics panel, or why there is none."""
 
     value: float | None
-    reason: str = ""  # why value is None (missing model file, image too small, ...)
+    reason: str = ""  # why value is None: the engine's one-line message
+    kind: str = ""  # why value is None: MODEL_MISSING, TOO_SMALL, UNDEFINED or FAILED
 
 
 @dataclass
@@ -69,10 +75,12 @@ class Engine:
         if cache_key in self._upscalers:
             self._upscalers.move_to_end(cache_key)
             return self._upscalers[cache_key]
-        progress_msg(progress, f"Loading {Path(key.model).name} at {key.precision}")
+        # Loading is a step of its own: a quantized precision is calibrated on first use (a minute for ESRGAN).
+        loading = in_step(progress, f"Loading {Path(key.model).name} at {precision_label(key.precision)}", "load")
+        loading(Progress(0, 0))
         up = make_upscaler(
             key.model, key.precision, tile=settings.tile, overlap=settings.overlap, device=device,
-            progress=progress, cancel=cancel,
+            progress=loading, cancel=cancel,
         )
         self._upscalers[cache_key] = up
         while len(self._upscalers) > _CACHED_UPSCALERS:
@@ -82,8 +90,6 @@ class Engine:
 
 def progress_msg(progress: ProgressFn, message: str) -> None:
     """An indeterminate report (total 0): the bar shows 'busy' with this message."""
-    from engine.jobs import Progress
-
     progress(Progress(0, 0, message))
 
 
@@ -108,6 +114,17 @@ def load_inputs(path: Path, benchmark: bool, inputs: Inputs | None = None) -> In
     return inputs
 
 
+def in_step(progress: ProgressFn, step: str, stage: str) -> ProgressFn:
+    """``progress`` with every message put under ``step`` ("Loading ESRGAN at int8: calibrating") and
+    ``info["stage"]`` set to ``stage`` ("load", "upscale") for the queue's status."""
+
+    def report(p: Progress) -> None:
+        message = f"{step}: {p.message}" if p.message else step
+        progress(Progress(p.done, p.total, message, {**p.info, "stage": stage}, p.eta_s))
+
+    return report
+
+
 def upscale_job(
     engine: Engine, path: Path, key: ResultKey, settings: RunSettings, inputs: Inputs | None
 ) -> Callable[[ProgressFn, CancelToken], Upscaled]:
@@ -119,7 +136,7 @@ def upscale_job(
         up = engine.upscaler(key, settings, progress, cancel)
         picture = loaded.lr if key.benchmark else loaded.picture
         start = time.perf_counter()
-        result = up.upscale_picture(picture, progress, cancel)
+        result = up.upscale_picture(picture, in_step(progress, "Upscaling", "upscale"), cancel)
         seconds = time.perf_counter() - start
         return Upscaled(loaded, Output(key, result, seconds, up.info))
 
@@ -135,50 +152,76 @@ class MetricRequest:
     fp32: np.ndarray | None = None
     reference: np.ndarray | None = None
     want: tuple[str, ...] = ("NIQE", "PI", "PSNR to fp32", "PSNR-Y", "SSIM-Y")
+    known: dict[str, Metric] = field(default_factory=dict)  # scores it already has (PI reuses NIQE)
+    label: str = ""  # for the status bar
+    enlarge: str = ""  # "nearest" or "bicubic": score ``rgb`` enlarged x4 (done here, off the GUI thread)
 
 
-def metrics_job(requests: list[MetricRequest], device: str = "auto") -> Callable[[ProgressFn, CancelToken], dict]:
-    """Scores as ``{request name: {metric name: Metric}}``; a metric that cannot be computed says why."""
+def metrics_job(
+    requests: list[MetricRequest], device: str = "auto", out: dict[str, dict[str, Metric]] | None = None
+) -> Callable[[ProgressFn, CancelToken], dict]:
+    """Scores as ``{request name: {metric name: Metric}}``; a metric that cannot be computed says why.
+
+    Scores go into ``out`` as they are computed, so a cancelled job still leaves the ones it finished.
+    """
+    out = {} if out is None else out
 
     def run(progress: ProgressFn, cancel: CancelToken) -> dict[str, dict[str, Metric]]:
-        from engine.metrics import MetricUnavailable, get_iqa
+        from engine.metrics import get_iqa
 
         iqa = get_iqa(None if device == "auto" else device)
-        calls: list[tuple[str, str, Callable[[], float]]] = []
-        for r in requests:
-            for name in r.want:
-                fn = _metric_call(iqa, name, r)
-                if fn is not None:
-                    calls.append((r.name, name, fn))
-        out: dict[str, dict[str, Metric]] = {r.name: {} for r in requests}
+        calls = [(r, name) for r in requests for name in r.want if _applies(name, r)]
         tracker = ProgressTracker(progress, len(calls), "Computing metrics")
-        for i, (source, name, fn) in enumerate(calls):
+        enlarged: dict[str, np.ndarray] = {}
+        for i, (r, name) in enumerate(calls):
             check(cancel)
-            tracker.update(i, f"{name} of {source}")
-            try:
-                out[source][name] = Metric(fn())
-            except MetricUnavailable as err:
-                out[source][name] = Metric(None, str(err))
-            except MPSRError as err:
-                out[source][name] = Metric(None, str(err))
+            tracker.update(i, f"{name} of {r.label or r.name}")
+            if r.enlarge and r.name not in enlarged:
+                enlarged[r.name] = imaging.enlarge(r.rgb, 4, r.enlarge).astype(np.float32) / 255.0
+            scores = out.setdefault(r.name, {})
+            scores[name] = _score(iqa, name, replace(r, rgb=enlarged.get(r.name, r.rgb)), {**r.known, **scores})
         tracker.update(len(calls), "Metrics done")
         return out
 
     return run
 
 
-def _metric_call(iqa, name: str, r: MetricRequest) -> Callable[[], float] | None:
-    if name == "NIQE":
-        return lambda: iqa.niqe(r.rgb)
-    if name == "PI":
-        return lambda: iqa.pi(r.rgb)
-    if name == "PSNR to fp32" and r.fp32 is not None:
-        return lambda: iqa.psnr_y(r.rgb, r.fp32)
-    if name == "PSNR-Y" and r.reference is not None:
-        return lambda: iqa.psnr_y(r.rgb, r.reference)
-    if name == "SSIM-Y" and r.reference is not None:
-        return lambda: iqa.ssim_y(r.rgb, r.reference)
-    return None
+def _applies(name: str, r: MetricRequest) -> bool:
+    if name in ("NIQE", "PI"):
+        return True
+    if name == "PSNR to fp32":
+        return r.fp32 is not None
+    return name in ("PSNR-Y", "SSIM-Y") and r.reference is not None
+
+
+def _score(iqa, name: str, r: MetricRequest, known: dict[str, Metric]) -> Metric:
+    from engine.metrics import ImageTooSmall, MetricModelMissing, MetricUnavailable, ma_missing_message, pi_from
+
+    try:
+        if name == "NIQE":
+            return Metric(iqa.niqe(r.rgb))
+        if name == "PI":
+            if missing := ma_missing_message():  # the reason the user can act on comes first
+                raise MetricModelMissing(missing)
+            niqe = known.get("NIQE")
+            if niqe is None:
+                return Metric(iqa.pi(r.rgb))
+            if niqe.value is None:  # PI is made of NIQE: it is blank for the same reason
+                return replace(niqe)
+            return Metric(pi_from(iqa.ma(r.rgb), niqe.value))
+        if name == "PSNR to fp32":
+            return Metric(iqa.psnr_y(r.rgb, r.fp32))
+        if name == "PSNR-Y":
+            return Metric(iqa.psnr_y(r.rgb, r.reference))
+        return Metric(iqa.ssim_y(r.rgb, r.reference))
+    except MetricModelMissing as err:
+        return Metric(None, str(err), MODEL_MISSING)
+    except ImageTooSmall as err:
+        return Metric(None, str(err), TOO_SMALL)
+    except MetricUnavailable as err:
+        return Metric(None, str(err), UNDEFINED)
+    except MPSRError as err:
+        return Metric(None, str(err), FAILED)
 
 
 def save_job(picture, target: Path, source: Path, quality: int) -> Callable[[ProgressFn, CancelToken], Path]:
@@ -205,8 +248,19 @@ def warmup_job() -> Callable[[ProgressFn, CancelToken], None]:
     """Import the engine (torch takes seconds) in the worker at start-up, not on the first click."""
 
     def run(progress: ProgressFn, cancel: CancelToken) -> None:
-        progress_msg(progress, "Starting the engine")
+        progress_msg(progress, "loading PyTorch")
         import engine.upscaler  # noqa: F401
+
+    return run
+
+
+def metrics_warmup_job() -> Callable[[ProgressFn, CancelToken], None]:
+    """Import the metrics' library at start-up on the metrics thread, not beside the first upscale."""
+
+    def run(progress: ProgressFn, cancel: CancelToken) -> None:
+        from engine.metrics import preload
+
+        preload()
 
     return run
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.screen_fit import available_geometry
 from app.settings import LOSSY, SAVE_FORMATS
 
 
@@ -59,19 +62,28 @@ class NoticeBar(QFrame):
 
 
 class SaveDialog(QDialog):
-    """Where and how to save an output: path, format (from the extension) and quality."""
+    """Which output to save (it says which side of the comparison it is), where, and how."""
 
-    def __init__(self, default_path: Path, fmt: str, quality: int, parent=None) -> None:
+    def __init__(self, choices: list[tuple[Any, str]], default_path: Callable[[Any], Path], fmt: str, quality: int,
+                 parent=None) -> None:
+        """``choices``: (output, label) for each output that may be meant, the first the default;
+        ``default_path(output)``: where that output goes unless the user says otherwise."""
         super().__init__(parent)
         self.setWindowTitle("Save output")
-        self.path_edit = QLineEdit(str(default_path))
+        self._default_path = default_path
+        self.output_combo = QComboBox()
+        for choice, label in choices:
+            self.output_combo.addItem(label, choice)
+        self.output_combo.setToolTip("The output written to the file; A and B are the sides of the comparison")
+        self.folder_edit = QLineEdit()
         browse = QPushButton("Browse\u2026")
         browse.clicked.connect(self._browse)
-        path_row = QWidget()
-        row = QHBoxLayout(path_row)
+        folder_row = QWidget()
+        row = QHBoxLayout(folder_row)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.path_edit, 1)
+        row.addWidget(self.folder_edit, 1)
         row.addWidget(browse)
+        self.name_edit = QLineEdit()
         self.format_combo = QComboBox()
         self.format_combo.addItems(list(SAVE_FORMATS))
         self.format_combo.setCurrentText(fmt if fmt in SAVE_FORMATS else "PNG")
@@ -80,37 +92,55 @@ class SaveDialog(QDialog):
         self.quality_spin.setValue(quality)
         self.quality_spin.setToolTip("JPEG and WebP only")
         form = QFormLayout(self)
-        form.addRow("File", path_row)
+        form.addRow("Output", self.output_combo)
+        form.addRow("Folder", folder_row)
+        form.addRow("File name", self.name_edit)
         form.addRow("Format", self.format_combo)
         form.addRow("Quality", self.quality_spin)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self._set_path(default_path(self.output_combo.currentData()))
+        self.output_combo.currentIndexChanged.connect(self._output_changed)
         self.format_combo.currentTextChanged.connect(self._format_changed)
         self._format_changed(self.format_combo.currentText())
+        # Wide enough to read a whole file name and most folders.
+        self.setMinimumWidth(min(self.fontMetrics().averageCharWidth() * 80, available_geometry(self).width() - 40))
+
+    def path(self) -> Path:
+        return Path(self.folder_edit.text().strip()).expanduser() / self.name_edit.text().strip()
+
+    def _set_path(self, path: Path) -> None:
+        self.folder_edit.setText(str(path.parent))
+        self.name_edit.setText(path.name)
+        self.folder_edit.setCursorPosition(0)
+
+    def _output_changed(self) -> None:
+        """Another output gets its own name, in the folder already chosen."""
+        name = self._default_path(self.output_combo.currentData()).name
+        suffix = SAVE_FORMATS[self.format_combo.currentText()]
+        self.name_edit.setText(str(Path(name).with_suffix(suffix)))
 
     def _format_changed(self, fmt: str) -> None:
         self.quality_spin.setEnabled(fmt in LOSSY)
-        path = Path(self.path_edit.text())
-        if path.suffix.lower() != SAVE_FORMATS[fmt]:
-            self.path_edit.setText(str(path.with_suffix(SAVE_FORMATS[fmt])))
+        name = Path(self.name_edit.text())
+        if name.name and name.suffix.lower() != SAVE_FORMATS[fmt]:
+            self.name_edit.setText(str(name.with_suffix(SAVE_FORMATS[fmt])))
 
     def _browse(self) -> None:
         fmt = self.format_combo.currentText()
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Save output", self.path_edit.text(), f"{fmt} (*{SAVE_FORMATS[fmt]})"
-        )
+        name, _ = QFileDialog.getSaveFileName(self, "Save output", str(self.path()), f"{fmt} (*{SAVE_FORMATS[fmt]})")
         if name:
-            self.path_edit.setText(name)
+            self._set_path(Path(name))
 
-    def chosen(self) -> tuple[Path, str, int]:
-        """(path, format, quality); the path's extension always agrees with the chosen format."""
+    def chosen(self) -> tuple[Any, Path, str, int]:
+        """(output, path, format, quality); the path's extension always agrees with the chosen format."""
         fmt = self.format_combo.currentText()
-        path = Path(self.path_edit.text()).expanduser()
+        path = self.path()
         if path.suffix.lower() not in _EXTENSIONS[fmt]:
             path = path.with_suffix(SAVE_FORMATS[fmt])
-        return path, fmt, self.quality_spin.value()
+        return self.output_combo.currentData(), path, fmt, self.quality_spin.value()
 
 
 _EXTENSIONS = {fmt: {ext, {".jpg": ".jpeg", ".tif": ".tiff"}.get(ext, ext)} for fmt, ext in SAVE_FORMATS.items()}

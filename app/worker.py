@@ -37,6 +37,7 @@ class Job:
     fn: JobFn
     cancel: CancelToken = field(default_factory=CancelToken)
     tag: Any = None  # whatever the submitter needs to route the result (e.g. a queue row)
+    error: BaseException | None = None  # why it failed, for callers that act on the kind of error
 
 
 def describe_error(err: BaseException) -> str:
@@ -80,6 +81,7 @@ class _Worker(QObject):
             self.cancelled.emit(job)
         except Exception as err:  # noqa: BLE001 - every failure must reach the window as one line
             log.error("job %r failed:\n%s", job.label, traceback.format_exc())
+            job.error = err
             self.failed.emit(job, describe_error(err))
         else:
             if job.cancel.cancelled:
@@ -99,12 +101,12 @@ class JobRunner(QObject):
     idle = Signal()  # the last pending job has ended
     _submit = Signal(object)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, name: str = "mpsr-engine") -> None:
         super().__init__(parent)
         self._ids = itertools.count(1)
         self._pending: dict[int, Job] = {}
         self._thread = QThread()
-        self._thread.setObjectName("mpsr-engine")
+        self._thread.setObjectName(name)
         self._worker = _Worker()
         self._worker.moveToThread(self._thread)
         self._submit.connect(self._worker.run)
@@ -147,6 +149,11 @@ class JobRunner(QObject):
     @property
     def busy(self) -> bool:
         return bool(self._pending)
+
+    @property
+    def working(self) -> bool:
+        """A pending job was not cancelled (a cancelled one may still be finishing a call it cannot leave)."""
+        return any(not job.cancel.cancelled for job in self._pending.values())
 
     def pending(self) -> list[Job]:
         return list(self._pending.values())

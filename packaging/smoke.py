@@ -76,7 +76,10 @@ def check_upscale(binary: Path, precision: str, tmp: Path, env: dict[str, str], 
     out = tmp / f"{model}-{precision}"
     run(f"upscale {model} {precision}",
         [binary, "upscale", SAMPLE, "-o", out, "--model", model, "--precision", precision], env)
-    result = out / f"{SAMPLE.stem}_x4.png"
+    written = sorted(out.glob(f"{SAMPLE.stem}*.png"))  # whatever the naming scheme, one file per run
+    if len(written) != 1:
+        raise SmokeError(f"{out}: expected one output image, found {[p.name for p in written]}")
+    result = written[0]
     w, h = png_size(SAMPLE)
     if png_size(result) != (4 * w, 4 * h):
         raise SmokeError(f"{result}: {png_size(result)} is not 4 x {(w, h)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ def store(tmp_path) -> QSettings:
 
 
 def _idle(qtbot, window) -> None:
-    qtbot.waitUntil(lambda: not window.runner.busy, timeout=JOB_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.busy, timeout=JOB_TIMEOUT_MS)
 
 
 @pytest.fixture
@@ -143,12 +144,22 @@ def test_unreadable_file_shows_error_and_queue_goes_on(qtbot, window, tmp_path):
     assert window.upscale() == 2
     _idle(qtbot, window)
     by_name = {e.path.name: e for e in window.session}
-    assert by_name["broken.png"].status is Status.FAILED
-    assert "broken.png" in by_name["broken.png"].message
-    assert "\n" not in by_name["broken.png"].message and "Traceback" not in by_name["broken.png"].message
+    broken = by_name["broken.png"]
+    assert broken.status is Status.FAILED
+    assert "cannot read" in broken.message and "broken.png" in broken.input_error
+    assert "\n" not in broken.input_error and "Traceback" not in broken.input_error
+    assert window.queue.status_text(broken.id).startswith("failed: cannot read")
     assert by_name["good.png"].status is Status.DONE
     assert "broken.png" in window.notice.text()
     assert "1 done" in window.status_label.text() and "1 failed" in window.status_label.text()
+    # Marked once: the next Upscale skips it, without the error banner again.
+    window.notice.hide()
+    window.remove_entries([by_name["good.png"].id])
+    window.add_paths([_photo(tmp_path / "other.png", 32, 32, seed=2)])
+    assert window.upscale() == 1
+    _idle(qtbot, window)
+    assert not window.notice.is_error()
+    assert {e.path.name: e.status for e in window.session} == {"broken.png": Status.FAILED, "other.png": Status.DONE}
 
 
 def test_input_is_shown_before_upscaling(qtbot, window, tmp_path):
@@ -347,3 +358,137 @@ def test_fetch_metric_models_offline_message(qtbot, window, tmp_path, monkeypatc
     text = window.notice.text()
     assert window.notice.is_error() and "offline" in text and "Traceback" not in text
     assert not (tmp_path / "metrics" / iqa.MA_MODEL_FILE).exists()
+
+
+@pytest.fixture
+def no_ma_model(tmp_path, monkeypatch):
+    """PI's Ma model is not installed, whatever this machine has."""
+    from engine.metrics import iqa
+
+    monkeypatch.setattr(iqa, "ma_model_path", lambda: tmp_path / "no-metrics" / iqa.MA_MODEL_FILE)
+
+
+def test_the_upscale_runs_first_and_its_metrics_after_it(qtbot, window, tmp_path, monkeypatch, no_ma_model):
+    from app import tasks
+
+    events = []
+    window.runner.started.connect(lambda job: events.append(("start", job.tag[0])))
+    window.runner.finished.connect(lambda job, _: events.append(("end", job.tag[0])))
+    window.metrics_runner.started.connect(lambda job: events.append(("start", "metrics")))
+    score = tasks._score
+    scored = []  # appended on the metrics thread, read after it is idle
+    monkeypatch.setattr(tasks, "_score", lambda iqa, name, r, known: scored.append(f"{name} of {r.label}")
+                        or score(iqa, name, r, known))
+    window.add_paths([_photo(tmp_path / "p.png", 40, 32)])
+    window.upscale()  # pressed before the input was even read
+    _idle(qtbot, window)
+    assert events[:4] == [("start", "load"), ("end", "load"), ("start", "upscale"), ("end", "upscale")]
+    assert events[4:] == [("start", "metrics")]
+    # The new output is scored first, the input last.
+    assert scored == ["NIQE of Tiny RRDB fp32", "PI of Tiny RRDB fp32", "NIQE of the input", "PI of the input"]
+
+
+def test_an_upscale_does_not_wait_for_metrics_that_are_running(qtbot, window, tmp_path, monkeypatch, no_ma_model):
+    import threading
+
+    from app import tasks
+
+    gate, entered = threading.Event(), threading.Event()
+    score = tasks._score
+
+    def slow_first_metric(*args):
+        entered.set()
+        gate.wait(60)  # a metric call that takes long: it cannot be interrupted
+        return score(*args)
+
+    monkeypatch.setattr(tasks, "_score", slow_first_metric)
+    window.add_paths([_photo(tmp_path / "first.png", 40, 32)])
+    qtbot.waitUntil(entered.is_set, timeout=JOB_TIMEOUT_MS)  # the input's metrics are being computed
+    first = next(iter(window.session))
+    window.add_paths([_photo(tmp_path / "second.png", 40, 32, seed=3)])
+    assert window.upscale() == 2
+    assert all(job.cancel.cancelled for job in window.metrics_runner.pending())
+    window.queue.select_entry(first.id)
+    assert window.compare.metrics.a.value("NIQE") == "after the upscale"
+    # Both upscales end while the metric call is still blocked on its own thread.
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=JOB_TIMEOUT_MS)
+    assert all(e.status is Status.DONE for e in window.session) and not gate.is_set()
+    monkeypatch.setattr(tasks, "_score", score)
+    gate.set()
+    _idle(qtbot, window)
+    # Computed again once the upscales were done: the input's and the outputs' scores are all there.
+    scores = first.metrics[False]
+    assert set(scores) == {"input:bicubic", "out:" + window.cfg.model + "|fp32"}
+    assert all("NIQE" in v and "PI" in v for v in scores.values())
+
+
+def test_one_notice_for_pi_and_a_reason_for_every_blank(qtbot, window, tmp_path, no_ma_model):
+    window.add_paths([_photo(tmp_path / "p.png", 40, 32)])
+    window.upscale()
+    _idle(qtbot, window)
+    metrics = window.compare.metrics
+    for side in (metrics.a, metrics.b):
+        assert side.value("PI") == "n/a: model missing"
+        assert side.value("PSNR-Y") == side.value("SSIM-Y") == "needs benchmark mode"
+    assert metrics.a.value("PSNR to fp32") == "only for outputs"
+    assert metrics.b.value("PSNR to fp32") == "(this is fp32)"
+    notice = window.compare.metrics_notice
+    assert not notice.isHidden() and "Fetch metric models" in notice.text()
+    window.cfg.compute_pi = False
+    window._settings_applied()
+    assert notice.isHidden() and metrics.b.value("PI") == "off"
+
+
+def test_save_dialog_names_the_side_and_remembers_the_folder(qtbot, window, tmp_path):
+    src = _photo(tmp_path / "in" / "photo.png", 32, 24) if (tmp_path / "in").mkdir() is None else None
+    window.add_paths([src])
+    window.upscale()
+    _idle(qtbot, window)
+    a, b = window.compare.current_ids()
+    window.compare.show_entry(window.current_entry(), False, "bicubic", a=b, b=a)  # the output on side A
+    dialog = window.make_save_dialog()
+    assert [dialog.output_combo.itemText(i) for i in range(dialog.output_combo.count())] == ["A: Tiny RRDB fp32"]
+    assert dialog.folder_edit.text() == str(src.parent)
+    assert dialog.name_edit.text() == "photo_tiny_rrdb_fp32_x4.png"
+    dialog.folder_edit.setText(str(tmp_path / "outputs"))
+    window.save_chosen(dialog)
+    _idle(qtbot, window)
+    assert (tmp_path / "outputs" / "photo_tiny_rrdb_fp32_x4.png").is_file()
+    assert window.make_save_dialog().folder_edit.text() == str(tmp_path / "outputs")  # remembered
+
+
+def test_queue_shows_what_was_added_and_keeps_the_ends_of_long_text(qtbot, window, tmp_path):
+    long_name = "a-photo-with-a-very-long-name-taken-on-holiday-somewhere-by-the-sea-2024.png"
+    first, second = _photo(tmp_path / "first.png", 24, 24), _photo(tmp_path / long_name, 24, 24)
+    window.add_paths([first])
+    window.add_paths([second])
+    _idle(qtbot, window)
+    entry = window.current_entry()
+    assert entry.path == second and window.queue.selected_entry_ids() == [entry.id]
+    assert window.compare.view.a is not None and window.windowTitle().endswith(long_name)  # shown
+    assert window.queue.textElideMode() == Qt.TextElideMode.ElideMiddle
+    item = window.queue.topLevelItem(1)
+    assert all(str(second) in item.toolTip(column) for column in range(3))
+    window.add_paths([first])  # already queued: shown again, not added twice
+    assert window.current_entry().path == first and len(window.session) == 2
+
+
+def test_status_line_says_each_thing_once_and_the_percentage_beside_the_bar(qtbot, store, tiny_model, tmp_path):
+    w = MainWindow(store)
+    qtbot.addWidget(w)
+    texts, percents = [], []
+    w.runner.progress.connect(lambda job, p: (texts.append(w.status_label.text()), percents.append(w.eta_label.text())))
+    _idle(qtbot, w)
+    assert texts and all(t.count("Starting the engine") == 1 for t in texts), texts
+    w.set_model(str(tiny_model))
+    w.cfg.tile = 16
+    entry = w.add_paths([_photo(tmp_path / "p.png", 64, 48)])[0]
+    queue = []
+    w.runner.progress.connect(lambda job, p: queue.append(w.queue.status_text(entry.id)))
+    w.upscale()
+    _idle(qtbot, w)
+    assert "running: loading model" in queue and any(re.fullmatch(r"running: \d+%", t) for t in queue), queue
+    assert not w.progress_bar.isTextVisible()
+    assert any(t.startswith("p.png (1/1): Loading tiny_rrdb.safetensors at fp32") for t in texts), texts
+    assert any(t.startswith("p.png (1/1): Upscaling: tile") for t in texts), texts
+    assert any(p.split(" ")[0].endswith("%") for p in percents), percents

@@ -54,7 +54,7 @@ def answers(monkeypatch):
 
 
 def _idle(qtbot, window) -> None:
-    qtbot.waitUntil(lambda: not window.runner.busy, timeout=JOB_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.busy, timeout=JOB_TIMEOUT_MS)
 
 
 def _pane(window):

@@ -18,7 +18,8 @@ from engine.jobs import Cancelled, CancelToken
 from engine.metrics import (
     IQA,
     MA_MODEL_FILE,
-    MetricUnavailable,
+    ImageTooSmall,
+    MetricModelMissing,
     fetch_metric_models,
     pi_from,
 )
@@ -122,7 +123,7 @@ def test_ma_and_pi_through_a_synthetic_nrqm_model(torch_home, no_network):
     img = skdata.chelsea()[:112, :112].astype(np.float32) / 255  # NIQE needs 104 px, NRQM is slow: keep it small
     assert iqa.pi(img) == pytest.approx(0.5 * ((10 - FAKE_MA) + iqa.niqe(img)), abs=1e-9)
     assert pi_from(4.0, 6.0) == 6.0
-    with pytest.raises(MetricUnavailable, match="at least 53x53"):
+    with pytest.raises(ImageTooSmall, match="at least 53x53"):
         iqa.ma(np.full((52, 200, 3), 0.5, np.float32))
 
 
@@ -130,7 +131,7 @@ def test_without_the_ma_model_pi_is_unavailable_with_one_clear_line(torch_home, 
     iqa = IQA("cpu")
     img = skdata.chelsea()[:120, :120].astype(np.float32) / 255
     for call in (iqa.pi, iqa.ma):
-        with pytest.raises(MetricUnavailable) as err:
+        with pytest.raises(MetricModelMissing) as err:
             call(img)
         message = str(err.value)
         assert "\n" not in message

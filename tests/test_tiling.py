@@ -50,7 +50,7 @@ def test_small_overlap_seams_stay_below_one_grey_level(tiny_rrdb, photo_lr):
     assert diff < 1 / 255
 
 
-def test_progress_per_tile_and_cancel_between_tiles(tiny_rrdb, photo_lr):
+def test_progress_within_and_per_tile_and_cancel_between_tiles(tiny_rrdb, photo_lr):
     reports, token = [], CancelToken()
 
     def progress(p):
@@ -63,7 +63,8 @@ def test_progress_per_tile_and_cancel_between_tiles(tiny_rrdb, photo_lr):
     assert n > 3
     with pytest.raises(Cancelled):
         up.upscale_array(photo_lr, progress=progress, cancel=token)
-    assert [r.done for r in reports] == [0, 1, 2]  # the tile count shows before the first tile
+    # A report as the run starts, one as each of the 2 blocks ends, one per finished tile; none after the cancel.
+    assert [r.done for r in reports] == pytest.approx([0, 1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
     assert all(r.total == n for r in reports)
 
 

@@ -7,7 +7,7 @@ from PIL import Image
 from engine import imageio
 from engine.errors import ImageError
 from engine.jobs import CancelToken, Cancelled
-from engine.upscaler import Upscaler, UpscalerInfo, make_upscaler, upscale_file
+from engine.upscaler import Upscaler, UpscalerInfo, generator_blocks, make_upscaler, upscale_file
 
 
 @pytest.fixture
@@ -65,3 +65,29 @@ def test_a_cpu_without_int8_kernels_runs_fp32_and_says_so(tiny_rrdb_file, monkey
     assert "no int8 kernels" in arm.label
     rgb = np.random.default_rng(0).random((12, 12, 3), dtype=np.float32)
     np.testing.assert_array_equal(up.upscale_array(rgb), make_upscaler(tiny_rrdb_file, "fp32", tile=0).upscale_array(rgb))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_cancel_takes_effect_inside_the_forward_pass(tiny_rrdb, photo_lr, precision):
+    module = tiny_rrdb
+    if precision != "fp32":
+        from engine.quant import quantize
+
+        module = quantize(tiny_rrdb, precision, calib=[photo_lr])
+    blocks = generator_blocks(module)
+    assert len(blocks) == 2  # found inside the quantized generator's Region wrappers too
+    up = Upscaler(module, info=UpscalerInfo("tiny", "tiny", "rrdbnet", precision, 0, "cpu"), tile=0)
+    token = CancelToken()
+    press = blocks[0].register_forward_hook(lambda *_: token.cancel())  # Cancel pressed during the first block
+    finished = []
+    for m in blocks[1].modules():
+        m.register_forward_hook(lambda m, *_: finished.append(m))
+    with pytest.raises(Cancelled):
+        up.upscale_array(photo_lr, cancel=token)  # one tile: no check between tiles could stop it
+    assert finished == []  # nothing of the second block ran
+    press.remove()
+    reports = []
+    out = up.upscale_array(photo_lr, progress=reports.append, cancel=CancelToken())
+    assert out.shape == (160, 240, 3) and finished  # the checks are gone once the call ended
+    # The one tile's progress moves as its blocks finish.
+    assert [p.done for p in reports] == pytest.approx([0, 1 / 3, 2 / 3, 1])

@@ -1,11 +1,16 @@
-"""Take the app's screenshots for docs/screenshots/ (run under a real X server, e.g. xvfb-run).
+"""Take the app's screenshots for docs/screenshots/ under a real X server at a laptop's size.
 
-    xvfb-run -a .venv/bin/python tools/screenshots.py [--only main|advanced] [--photo FILE] [--out docs/screenshots]
+    Xvfb :99 -screen 0 1366x768x24 & DISPLAY=:99 .venv/bin/python tools/screenshots.py [--only main|settings|advanced]
+        [--photo FILE] [--out docs/screenshots]
 
-Drives the real window: queues a crop of a real photo, upscales it with the default ESRGAN in fp32
-and (when this build has the quantization engine) in the paper's mixed precision, and grabs
+Drives the real window, which fills the screen as a maximized one would: queues a crop of a real photo,
+upscales it with the default ESRGAN in fp32 and (when this build has the quantization engine) in the paper's
+mixed precision, and grabs the screen:
+  main_running.png      during the fp32 upscale, its progress and Cancel in view,
   main_ab_split.png     the main window with an A/B split (fp32 | mixed, or input | fp32),
   difference_view.png   the |A-B| heat map of the same pair,
+  settings_dialog.png   Tools > Settings over the window, its OK / Close / Apply in view,
+and, as the pane alone:
   advanced_pane.png     Settings > Advanced after a real PTQ sweep run from the pane: with the trained
                         SRGAN on three small Set14 images when models/srgan.safetensors exists, else on a
                         tiny random-weight RRDBNet and three crops of the bundled samples (the pane's
@@ -48,7 +53,7 @@ def wait_idle(window, timeout: float = 900.0) -> None:
     from PySide6.QtCore import QCoreApplication
 
     end = time.monotonic() + timeout
-    while window.runner.busy:
+    while window.busy:
         if time.monotonic() > end:
             raise SystemExit("timed out waiting for the worker")
         QCoreApplication.processEvents()
@@ -65,6 +70,33 @@ def grab(widget, path: Path) -> None:
     if not widget.grab().save(str(path)):
         raise SystemExit(f"could not write {path}")
     print(f"wrote {path}")
+
+
+def grab_screen(widget, path: Path) -> None:
+    """The whole screen the widget is on, as a person sees it (windows, dialogs over them)."""
+    from PySide6.QtCore import QCoreApplication
+
+    for _ in range(20):
+        QCoreApplication.processEvents()
+        time.sleep(0.01)
+    screen = widget.screen()
+    if not screen.grabWindow(0).save(str(path)):
+        raise SystemExit(f"could not write {path}")
+    size = screen.geometry().size()
+    print(f"wrote {path} ({size.width()}x{size.height()})")
+
+
+def wait_progress(window, fraction: float, timeout: float = 900.0) -> None:
+    """Until the running job's progress bar passes ``fraction``."""
+    from PySide6.QtCore import QCoreApplication
+
+    end = time.monotonic() + timeout
+    bar = window.progress_bar
+    while not (bar.maximum() > 0 and bar.value() >= fraction * bar.maximum()):
+        if time.monotonic() > end or not window.busy:
+            raise SystemExit("the upscale ended before its progress could be shown")
+        QCoreApplication.processEvents()
+        time.sleep(0.02)
 
 
 def sweep_inputs(folder: Path) -> tuple[str, Path]:
@@ -100,6 +132,8 @@ def shoot_main(window, photo: Path, tmp: Path, out: Path) -> None:
     window.set_model("esrgan")
     window.set_precision("fp32")
     window.upscale()
+    wait_progress(window, 0.3)
+    grab_screen(window, out / "main_running.png")
     wait_idle(window)
     window.set_precision("mixed")
     window.upscale()
@@ -119,12 +153,19 @@ def shoot_main(window, photo: Path, tmp: Path, out: Path) -> None:
     panel.view.zoom_fit()
     panel.view.set_split(0.5)
     wait_idle(window)  # metrics for the pair
-    grab(window, out / "main_ab_split.png")
+    grab_screen(window, out / "main_ab_split.png")
 
     window.diff_action.setChecked(True)
     wait_idle(window)
-    grab(window, out / "difference_view.png")
+    grab_screen(window, out / "difference_view.png")
     window.diff_action.setChecked(False)
+
+
+def shoot_settings(window, out: Path) -> None:
+    dialog = window.open_settings()
+    dialog.tabs.setCurrentIndex(1)
+    grab_screen(dialog, out / "settings_dialog.png")
+    dialog.close()
 
 
 def shoot_advanced(window, tmp: Path, out: Path) -> None:
@@ -154,7 +195,7 @@ def shoot_advanced(window, tmp: Path, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("main", "advanced"), help="take only these shots")
+    parser.add_argument("--only", choices=("main", "settings", "advanced"), help="take only these shots")
     parser.add_argument("--photo", type=Path, default=PHOTO)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     args = parser.parse_args(argv)
@@ -174,11 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     app.setStyleSheet(resources.style_sheet())
     tmp = Path(tempfile.mkdtemp(prefix="mpsr-shots-"))
     window = MainWindow(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
-    window.resize(1440, 920)
+    window.setGeometry(window.screen().availableGeometry())  # as maximized (Xvfb has no window manager)
     window.show()
     wait_idle(window)
     if args.only in (None, "main"):
         shoot_main(window, args.photo, tmp, args.out)
+    if args.only in (None, "settings"):
+        shoot_settings(window, args.out)
     if args.only in (None, "advanced"):
         shoot_advanced(window, tmp, args.out)
     window.close()

@@ -4,6 +4,8 @@ from .iqa import (
     BORDER,
     IQA,
     MA_MODEL_FILE,
+    ImageTooSmall,
+    MetricModelMissing,
     MetricUnavailable,
     fetch_metric_models,
     get_iqa,
@@ -11,12 +13,15 @@ from .iqa import (
     ma_model_path,
     metric_cache_dir,
     pi_from,
+    preload,
 )
 
 __all__ = [
     "BORDER",
     "IQA",
     "MA_MODEL_FILE",
+    "ImageTooSmall",
+    "MetricModelMissing",
     "MetricUnavailable",
     "fetch_metric_models",
     "get_iqa",
@@ -24,4 +29,5 @@ __all__ = [
     "ma_model_path",
     "metric_cache_dir",
     "pi_from",
+    "preload",
 ]

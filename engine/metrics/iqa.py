@@ -40,7 +40,15 @@ _LABELS = {"psnr": "PSNR", "ssim": "SSIM", "niqe": "NIQE", "ma": "Ma"}
 
 
 class MetricUnavailable(MPSRError):
-    """A metric cannot be computed here: its model file is missing or the image is too small."""
+    """A metric cannot be computed here: its model file is missing, the image is too small or featureless."""
+
+
+class MetricModelMissing(MetricUnavailable):
+    """A file the metric needs is not installed (the Ma model for PI: :func:`fetch_metric_models`)."""
+
+
+class ImageTooSmall(MetricUnavailable):
+    """The image is below the metric's minimum size."""
 
 
 def metric_cache_dir() -> Path:
@@ -80,7 +88,7 @@ def _size_check(cropped: np.ndarray, minimum: int, what: str, crop: int) -> None
     h, w = cropped.shape[:2]
     if min(h, w) < minimum:
         need = minimum + 2 * crop
-        raise MetricUnavailable(
+        raise ImageTooSmall(
             f"{what} n/a: a {w + 2 * crop}x{h + 2 * crop} image is too small, it needs at least {need}x{need} pixels"
         )
 
@@ -98,7 +106,7 @@ class IQA:
         if name == "ma":
             # Checked on every call: the file may be fetched (or removed) while the app runs.
             if message := ma_missing_message():
-                raise MetricUnavailable(message)
+                raise MetricModelMissing(message)
             key = f"ma:{ma_model_path()}"
         with self._lock:
             metric = self._metrics.get(key)
@@ -117,7 +125,7 @@ class IQA:
             return pyiqa.create_metric("ssim", device=self.device, test_y_channel=True, color_space="ycbcr")
         if name == "niqe":
             if not NIQE_PARAMS.is_file():
-                raise MetricUnavailable("NIQE n/a: the bundled parameter file is missing", NIQE_PARAMS)
+                raise MetricModelMissing("NIQE n/a: the bundled parameter file is missing", NIQE_PARAMS)
             return pyiqa.create_metric(
                 "niqe", device=self.device, pretrained_model_path=str(NIQE_PARAMS), color_space="ycbcr"
             )
@@ -179,6 +187,11 @@ class IQA:
         """Perceptual Index 0.5 * ((10 - Ma) + NIQE); raises :class:`MetricUnavailable` without the Ma model."""
         niqe = self.niqe(rgb, crop)  # first: it is cheap, and if it is undefined the slow Ma is not needed
         return pi_from(self.ma(rgb, crop), niqe)
+
+
+def preload() -> None:
+    """Import pyiqa now: seconds of Python import that would otherwise hold the interpreter on the first metric."""
+    import pyiqa  # noqa: F401
 
 
 _instances: dict[str, IQA] = {}
