@@ -216,11 +216,13 @@ def test_other_precisions_are_compared_with_the_fp32_output(tmp_path, dataset, m
         def forward(self, x):
             return self.net(x) + 2 / 255
 
+    SHIFTED = "16,16,16,16"  # a plan name the stand-in below answers for
+
     def make(model, precision="fp32", **kw):
         up = real_make(model, "fp32", **kw)
-        if precision != "shifted":
+        if str(precision) != SHIFTED:
             return up
-        info = replace(up.info, precision="shifted", size_bytes=up.info.size_bytes // 4)
+        info = replace(up.info, precision=SHIFTED, size_bytes=up.info.size_bytes // 4)
         return upscaler_mod.Upscaler(Shifted(up.module), info=info, tile=up.tile, overlap=up.overlap)
 
     monkeypatch.setattr(upscaler_mod, "make_upscaler", make)
@@ -232,14 +234,14 @@ def test_other_precisions_are_compared_with_the_fp32_output(tmp_path, dataset, m
     out = tmp_path / "r.json"
     evaluate(dataset, str(model_file), ["fp32"], out=out, tile=0, metrics=("psnr",))
     seen = []
-    report = evaluate(dataset, str(model_file), ["shifted"], out=out, tile=0, metrics=("psnr",), progress=seen.append)
-    assert seen[0].total == 3 and report.config["precisions"] == ["fp32", "shifted"]
-    shifted = [r for r in report.rows if r["method"] == "shifted"]
+    report = evaluate(dataset, str(model_file), [SHIFTED], out=out, tile=0, metrics=("psnr",), progress=seen.append)
+    assert seen[0].total == 3 and report.config["precisions"] == ["fp32", SHIFTED]
+    shifted = [r for r in report.rows if r["method"] == SHIFTED]
     # +2 levels on R, G and B move Y by 2 * 219/255 levels.
     assert all(r["psnr_fp32"] == pytest.approx(20 * np.log10(255 / (2 * 219 / 255)), abs=0.05) for r in shifted)
-    assert all("psnr_fp32" not in r for r in report.rows if r["method"] != "shifted")
+    assert all("psnr_fp32" not in r for r in report.rows if r["method"] != SHIFTED)
     summary = {e["method"]: e for e in report.summary()}
-    assert summary["shifted"]["size_ratio"] == pytest.approx(0.25, abs=1e-3)
+    assert summary[SHIFTED]["size_ratio"] == pytest.approx(0.25, abs=1e-3)
     assert "PSNR to fp32 (dB)" in to_markdown(report)
 
 

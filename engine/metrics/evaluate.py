@@ -31,6 +31,7 @@ from engine import files, imageio
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 from engine.metrics import iqa
+from engine.quant.precision import parse_precision
 from engine.weights import check_document, load_model, read_json, sha256_file
 
 SCALE = 4
@@ -320,7 +321,7 @@ def _resume(out: Path, config: dict[str, Any]) -> Report:
 def _forget_changed_files(report: Report, precisions: list[str]) -> None:
     """Drop the rows of precisions given as files (quantized artifacts) whose content is not what was scored."""
     for method in precisions:
-        if not Path(method).is_file():
+        if not (parse_precision(method).is_file and Path(method).is_file()):
             continue
         digest = sha256_file(method)
         if report.models.get(method, {}).get("sha256") != digest:
@@ -351,7 +352,7 @@ def evaluate(
     from engine.upscaler import DEFAULT_OVERLAP, DEFAULT_TILE
 
     dataset, out = Path(dataset_dir), Path(out)
-    precisions = list(dict.fromkeys(precisions)) or ["fp32"]
+    precisions = list(dict.fromkeys(parse_precision(p).key for p in precisions)) or ["fp32"]
     metrics = set(metrics)
     if unknown := metrics - set(ALL_METRICS):
         raise MPSRError(f"unknown metric(s) {', '.join(sorted(unknown))}; known: {', '.join(ALL_METRICS)}")

@@ -325,6 +325,28 @@ def load_model(spec: str | Path) -> tuple[nn.Module, ModelInfo]:
     return model, info
 
 
+def describe_model(spec: str | Path) -> ModelInfo:
+    """The :class:`ModelInfo` of "esrgan", "srgan" or a weights file without loading its weights where the file
+    allows (a safetensors header holds the shapes); pickled checkpoints are loaded (safely) to read them."""
+    path = resolve(spec)
+    if path.suffix.lower() != ".safetensors" or not path.is_file():
+        return load_model(spec)[1]
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            quantized = (f.metadata() or {}).get("format") == QUANTIZED_FORMAT
+            shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    except (safetensors.SafetensorError, OSError, ValueError, RuntimeError):
+        return load_model(spec)[1]  # its one-line error
+    if quantized:
+        return load_model(spec)[1]
+    shapes = {key.removeprefix("module."): shape for key, shape in shapes.items()}
+    arch, config = config_from_shapes(shapes, path)
+    card = read_card(path)
+    name = str((card or {}).get("name") or path.stem)
+    return ModelInfo(name=name, display_name=str((card or {}).get("display_name") or name), arch=arch,
+                     config=config, path=path, size_bytes=path.stat().st_size, card=card)
+
+
 def save_model(model: nn.Module, path: str | Path, card: dict) -> Path:
     """Write ``model``'s weights as safetensors and a ``.json`` model card beside them, both atomically;
     returns the path of the weights."""
