@@ -40,7 +40,15 @@ _LABELS = {"psnr": "PSNR", "ssim": "SSIM", "niqe": "NIQE", "ma": "Ma"}
 
 
 class MetricUnavailable(MPSRError):
-    """A metric cannot be computed here: its model file is missing or the image is too small."""
+    """A metric cannot be computed here; ``reason`` says why, as a code callers can branch on:
+    ``model-missing`` (a model or parameter file is absent), ``image-too-small``, ``undefined`` (the score does
+    not exist for this image, e.g. a flat one)."""
+
+    MODEL_MISSING, IMAGE_TOO_SMALL, UNDEFINED = "model-missing", "image-too-small", "undefined"
+
+    def __init__(self, message: str, path=None, *, reason: str = UNDEFINED) -> None:
+        super().__init__(message, path)
+        self.reason = reason
 
 
 def metric_cache_dir() -> Path:
@@ -81,7 +89,8 @@ def _size_check(cropped: np.ndarray, minimum: int, what: str, crop: int) -> None
     if min(h, w) < minimum:
         need = minimum + 2 * crop
         raise MetricUnavailable(
-            f"{what} n/a: a {w + 2 * crop}x{h + 2 * crop} image is too small, it needs at least {need}x{need} pixels"
+            f"{what} n/a: a {w + 2 * crop}x{h + 2 * crop} image is too small, it needs at least {need}x{need} pixels",
+            reason=MetricUnavailable.IMAGE_TOO_SMALL,
         )
 
 
@@ -98,7 +107,7 @@ class IQA:
         if name == "ma":
             # Checked on every call: the file may be fetched (or removed) while the app runs.
             if message := ma_missing_message():
-                raise MetricUnavailable(message)
+                raise MetricUnavailable(message, reason=MetricUnavailable.MODEL_MISSING)
             key = f"ma:{ma_model_path()}"
         with self._lock:
             metric = self._metrics.get(key)
@@ -117,7 +126,8 @@ class IQA:
             return pyiqa.create_metric("ssim", device=self.device, test_y_channel=True, color_space="ycbcr")
         if name == "niqe":
             if not NIQE_PARAMS.is_file():
-                raise MetricUnavailable("NIQE n/a: the bundled parameter file is missing", NIQE_PARAMS)
+                raise MetricUnavailable("NIQE n/a: the bundled parameter file is missing", NIQE_PARAMS,
+                                        reason=MetricUnavailable.MODEL_MISSING)
             return pyiqa.create_metric(
                 "niqe", device=self.device, pretrained_model_path=str(NIQE_PARAMS), color_space="ycbcr"
             )
@@ -141,7 +151,8 @@ class IQA:
         except torch.linalg.LinAlgError:
             value = math.nan  # NIQE's covariance of a featureless (flat) image
         if not math.isfinite(value):
-            raise MetricUnavailable(f"{_LABELS[name]} n/a: undefined for this image (flat, without texture)")
+            raise MetricUnavailable(f"{_LABELS[name]} n/a: undefined for this image (flat, without texture)",
+                                    reason=MetricUnavailable.UNDEFINED)
         return value
 
     def _pair(self, a: np.ndarray, b: np.ndarray, crop: int) -> tuple[np.ndarray, np.ndarray]:
