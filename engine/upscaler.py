@@ -196,6 +196,7 @@ def make_upscaler(
         precision=spec.key,
         size_bytes=size,
         device=device,
+        scale=minfo.scale,
         notice=notice,
     )
     return Upscaler(module, info=info, tile=tile, overlap=overlap)

@@ -115,7 +115,7 @@ def fp32_output(job: Job, i: int, cancel: CancelToken | None = None) -> np.ndarr
 
 def _upscaler(job: Job, module: torch.nn.Module, state: _State, plan: str) -> Upscaler:
     info = UpscalerInfo(name=job.model, display_name=state.info.display_name, arch=state.info.arch,
-                        precision=plan, size_bytes=0, device="cpu")
+                        precision=plan, size_bytes=0, device="cpu", scale=state.info.scale)
     return Upscaler(module, info=info, tile=job.tile, overlap=job.overlap)
 
 
