@@ -17,7 +17,7 @@ import numpy as np
 from torch import nn
 
 from engine import __version__
-from engine.errors import ModelError, MPSRError, PlanError
+from engine.errors import ModelError, PlanError
 from engine.jobs import CancelToken, ProgressFn
 from engine.weights import ModelInfo, describe_model, load_model, model_dir, sha256_file
 
@@ -29,14 +29,10 @@ from .overflow import guard, measure_headroom
 from .plan import Plan, parse_plan
 from .precision import PrecisionSpec, parse_precision
 
-METHODS = ("ptq",)
-
-
 def quantize(
     model: nn.Module,
     plan: Plan | str,
     *,
-    method: str = "ptq",
     calib: Sequence[np.ndarray] | CalibrationSpec | None = None,
     observer: str = backend.DEFAULT_OBSERVER,
     progress: ProgressFn | None = None,
@@ -49,9 +45,6 @@ def quantize(
     :func:`backend.convert`.
     """
     plan = parse_plan(plan)
-    if method not in METHODS:
-        raise MPSRError(f"unknown quantization method {method!r}; this call supports {', '.join(METHODS)} "
-                        "(QAT runs inside training: prepare_qat, train, convert)")
     if plan.is_float:
         raise PlanError(f"plan {plan} quantizes nothing: use the fp32 model as it is")
     images = calib if isinstance(calib, Sequence) else calibration_images(calib, cancel=cancel)
