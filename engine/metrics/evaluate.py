@@ -42,7 +42,7 @@ from engine.metrics.report import (  # noqa: F401  (the report's API, also reach
     markdown_path,
     parse_report,
 )
-from engine.quant.precision import FLOAT_KEY, parse_precision
+from engine.quant.precision import FLOAT_KEY, PrecisionSpec, parse_precision
 from engine.weights import load_model, sha256_file
 
 SCALE = 4
@@ -137,7 +137,7 @@ def _forget_changed_files(report: Report, precisions: list[str]) -> None:
 def evaluate(
     dataset_dir: str | Path,
     model_spec: str | Path,
-    precisions: Iterable[str],
+    precisions: Iterable[PrecisionSpec | str],
     *,
     out: str | Path,
     tile: int | None = None,
