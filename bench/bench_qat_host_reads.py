@@ -14,13 +14,14 @@ import copy
 
 import torch
 import torch.ao.quantization as tq
+from host_reads import host_reads
 
 from engine.quant import backend, freeze_observers, prepare_qat
 from engine.weights import load_model
 
 
 def reads(model: torch.nn.Module, x: torch.Tensor) -> int:
-    return backend.host_reads(lambda: model(x).mean().backward())
+    return host_reads(lambda: model(x).mean().backward())
 
 
 def main() -> None:

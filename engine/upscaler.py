@@ -19,7 +19,8 @@ from PIL import Image
 from engine import imageio, memory, tiling
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
-from engine.weights import load_model
+from engine.quant.precision import FP32, PrecisionSpec, parse_precision
+from engine.weights import describe_model, load_model
 
 DEFAULT_TILE, DEFAULT_OVERLAP = tiling.DEFAULT_TILE, tiling.DEFAULT_OVERLAP
 # Peak working memory of the generator per input pixel of a tile, 64 features, fp32 on the CPU: measured
@@ -212,7 +213,7 @@ def forward_checks(
 
 def make_upscaler(
     model: str | Path = "esrgan",
-    precision: str = "fp32",
+    precision: PrecisionSpec | str = "fp32",
     *,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
@@ -220,33 +221,38 @@ def make_upscaler(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> Upscaler:
-    """Load ``model`` ("esrgan", "srgan" or a weights file) at ``precision`` ("fp32" or a quantized precision)."""
-    net, minfo = load_model(model)
+    """Load ``model`` ("esrgan", "srgan" or a weights file) at ``precision`` (a :class:`PrecisionSpec` or its
+    text: "fp32", a plan, or a quantized artifact file)."""
+    spec = parse_precision(precision)
     notice = ""
-    if precision != "fp32":
+    if not spec.is_float:
         from engine.quant.kernels import kernel_info
 
         kernels = kernel_info()
         if not kernels.int8:
-            notice = f"{precision} needs x86 int8 kernels; this CPU ({kernels.isa}) has none, so fp32 runs instead"
-            precision = "fp32"
-    if precision == "fp32":
+            notice = f"{spec.label} needs x86 int8 kernels; this CPU ({kernels.isa}) has none, so fp32 runs instead"
+            spec = FP32
+    if spec.is_float:
+        net, minfo = load_model(model)
         device = device or default_device()
         # Channels-last lets oneDNN skip a layout reorder at every conv: 1.3x faster for RRDBNet (docs/quant.md).
         module, size = net.to(device, memory_format=torch.channels_last), minfo.size_bytes
     else:
         from engine.quant import load_precision
 
+        # An artifact is checked against the model's header and needs no float weights.
+        net, minfo = (None, describe_model(model)) if spec.artifact is not None else load_model(model)
         # Integer kernels run on the CPU only.
         device = "cpu"
-        module, size = load_precision(net, minfo, precision, progress=progress, cancel=cancel)
+        module, size = load_precision(net, minfo, spec, progress=progress, cancel=cancel)
     info = UpscalerInfo(
         name=str(model),
         display_name=minfo.display_name,
         arch=minfo.arch,
-        precision=precision,
+        precision=spec.key,
         size_bytes=size,
         device=device,
+        scale=minfo.scale,
         notice=notice,
     )
     return Upscaler(module, info=info, tile=tile, overlap=overlap)

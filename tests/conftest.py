@@ -13,15 +13,6 @@ import torch
 from engine import archs
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MPSR_DATA", REPO.parent / "shared" / "data"))
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """../shared/data (Set5, Set14, train); tests that need it skip cleanly without it."""
-    if not (DATA / "Set5").is_dir():
-        pytest.skip(f"evaluation data not found at {DATA}")
-    return DATA
 
 
 @pytest.fixture

@@ -45,3 +45,24 @@ def test_config_rebuilds_the_same_shapes():
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="unknown architecture 'edsr'"):
         archs.build("edsr")
+
+
+def test_the_registry_refuses_a_second_architecture_of_the_same_name():
+    from engine.archs import register
+
+    with pytest.raises(ValueError, match="already registered"):
+        register("rrdbnet")(type("Other", (archs.StagedSR,), {}))
+    assert archs.build("rrdbnet", num_feat=8, num_block=1, num_grow=4).arch_name == "rrdbnet"
+
+
+def test_each_architecture_recognises_its_own_checkpoints_and_says_its_scale(tiny_rrdb, tiny_srresnet, tmp_path):
+    from engine.weights import describe_model, detect, load_model, save_model
+
+    for net in (tiny_rrdb, tiny_srresnet):
+        arch, config, _ = detect(net.state_dict())
+        assert (arch, config) == (net.arch_name, net.config)
+        mine = [name for name, found in archs.detectors() if found(dict(net.state_dict()), None) is not None]
+        assert mine == [net.arch_name]
+        path = save_model(net, tmp_path / f"{net.arch_name}.safetensors", {"name": net.arch_name})
+        assert load_model(path)[1].scale == describe_model(path).scale == archs.scale_of(net.arch_name) == 4
+        assert (describe_model(path).arch, describe_model(path).config) == (net.arch_name, net.config)

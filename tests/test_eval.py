@@ -15,13 +15,13 @@ from engine import archs
 from engine.cli import main
 from engine.errors import ModelError, MPSRError
 from engine.jobs import Cancelled, CancelToken
-from engine.metrics import MA_MODEL_FILE
+from engine.metrics import MA_MODEL_FILE, get_iqa
+from engine.metrics.core import score_pair
 from engine.metrics.evaluate import (
     bicubic_x4,
     evaluate,
     load_report,
     prepare_pair,
-    reference_free,
 )
 from engine.metrics.report import to_markdown
 from engine.weights import load_model, save_model, sha256_file
@@ -180,24 +180,25 @@ def test_cli_prints_the_table_and_writes_json_and_markdown(tmp_path, dataset, mo
 
 
 def test_reference_free_scores_and_fidelity_to_fp32(torch_home):
-    rgb_in = skdata.chelsea()[:30, :32].astype(np.float32) / 255
+    """The scoring core without ground truth (the app's photos): no-reference metrics and fidelity to fp32."""
     fp32 = skdata.chelsea()[:120, :128].astype(np.float32) / 255
     noisy = np.clip(fp32 + np.random.default_rng(0).normal(0, 0.02, fp32.shape), 0, 1).astype(np.float32)
+    iqa = get_iqa()
     seen = []
-    scores = reference_free(rgb_in, {"fp32": fp32, "int8": noisy}, progress=seen.append)
+    scores = {"fp32": score_pair(["niqe", "pi"], fp32, None, fp32, iqa, step=lambda i, m: seen.append(m)),
+              "int8": score_pair(["niqe", "pi", "psnr_fp32"], noisy, None, fp32, iqa,
+                                 step=lambda i, m: seen.append(m))}
     assert "psnr_fp32" not in scores["fp32"]
-    from engine.metrics import get_iqa
-
-    assert scores["int8"]["psnr_fp32"] == pytest.approx(get_iqa().psnr_y(noisy, fp32))
+    assert scores["int8"]["psnr_fp32"] == pytest.approx(iqa.psnr_y(noisy, fp32))
     assert 30 < scores["int8"]["psnr_fp32"] < 40
-    assert scores["fp32"]["niqe"] == pytest.approx(get_iqa().niqe(fp32))
+    assert scores["fp32"]["niqe"] == pytest.approx(iqa.niqe(fp32))
     assert scores["int8"]["pi"] is None and MA_MODEL_FILE in scores["int8"]["unavailable"]["pi"]
-    assert seen[-1].done == seen[-1].total == 5
+    assert len(seen) == 5
     write_fake_nrqm(torch_home / MA_MODEL_FILE)
-    scores = reference_free(rgb_in, {"fp32": fp32}, with_pi=True)
-    assert scores["fp32"]["ma"] == pytest.approx(FAKE_MA) and "unavailable" not in scores["fp32"]
-    with pytest.raises(ValueError, match="expected 128x120"):
-        reference_free(rgb_in, {"fp32": fp32[:100]})
+    scores = score_pair(["niqe", "pi"], fp32, None, None, iqa)
+    assert scores["ma"] == pytest.approx(FAKE_MA) and "unavailable" not in scores
+    with pytest.raises(ValueError, match="differ in size"):
+        score_pair(["psnr_fp32"], fp32[:100], None, fp32, iqa)
 
 
 def test_other_precisions_are_compared_with_the_fp32_output(tmp_path, dataset, model_file, torch_home, monkeypatch):
@@ -216,11 +217,13 @@ def test_other_precisions_are_compared_with_the_fp32_output(tmp_path, dataset, m
         def forward(self, x):
             return self.net(x) + 2 / 255
 
+    SHIFTED = "16,16,16,16"  # a plan name the stand-in below answers for
+
     def make(model, precision="fp32", **kw):
         up = real_make(model, "fp32", **kw)
-        if precision != "shifted":
+        if str(precision) != SHIFTED:
             return up
-        info = replace(up.info, precision="shifted", size_bytes=up.info.size_bytes // 4)
+        info = replace(up.info, precision=SHIFTED, size_bytes=up.info.size_bytes // 4)
         return upscaler_mod.Upscaler(Shifted(up.module), info=info, tile=up.tile, overlap=up.overlap)
 
     monkeypatch.setattr(upscaler_mod, "make_upscaler", make)
@@ -232,14 +235,14 @@ def test_other_precisions_are_compared_with_the_fp32_output(tmp_path, dataset, m
     out = tmp_path / "r.json"
     evaluate(dataset, str(model_file), ["fp32"], out=out, tile=0, metrics=("psnr",))
     seen = []
-    report = evaluate(dataset, str(model_file), ["shifted"], out=out, tile=0, metrics=("psnr",), progress=seen.append)
-    assert seen[0].total == 3 and report.config["precisions"] == ["fp32", "shifted"]
-    shifted = [r for r in report.rows if r["method"] == "shifted"]
+    report = evaluate(dataset, str(model_file), [SHIFTED], out=out, tile=0, metrics=("psnr",), progress=seen.append)
+    assert seen[0].total == 3 and report.config["precisions"] == ["fp32", SHIFTED]
+    shifted = [r for r in report.rows if r["method"] == SHIFTED]
     # +2 levels on R, G and B move Y by 2 * 219/255 levels.
     assert all(r["psnr_fp32"] == pytest.approx(20 * np.log10(255 / (2 * 219 / 255)), abs=0.05) for r in shifted)
-    assert all("psnr_fp32" not in r for r in report.rows if r["method"] != "shifted")
+    assert all("psnr_fp32" not in r for r in report.rows if r["method"] != SHIFTED)
     summary = {e["method"]: e for e in report.summary()}
-    assert summary["shifted"]["size_ratio"] == pytest.approx(0.25, abs=1e-3)
+    assert summary[SHIFTED]["size_ratio"] == pytest.approx(0.25, abs=1e-3)
     assert "PSNR to fp32 (dB)" in to_markdown(report)
 
 
@@ -266,3 +269,39 @@ def test_a_precision_file_that_changed_is_scored_again(tmp_path, dataset, model_
     old_rows = [r for r in first.rows if r["method"] == str(artifact)]
     assert not any(r in again.rows for r in old_rows)  # every row of the old file was scored again
     assert load_report(out).models[str(artifact)]["sha256"] == sha256_file(artifact)
+
+
+def test_a_metric_added_to_the_registry_shows_up_in_the_report(tmp_path, dataset, model_file, torch_home,
+                                                                monkeypatch, capsys):
+    """Adding a metric is one register() call: evaluate, the summary, the table and the CLI take it from there."""
+    from engine.metrics import registry
+
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+    registry.register(registry.Metric("level", "Mean level", "%", True, None,
+                                      lambda s: 100 * float(s.sr.mean()), digits=1))
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(registry.Metric("level", "Again", "", True, None, lambda s: 0.0))
+    out = tmp_path / "r.json"
+    report = evaluate(dataset, str(model_file), ["fp32"], out=out, tile=0, metrics=("psnr", "level"))
+    assert report.config["metrics"] == ["psnr", "level"]
+    assert all(0 < r["level"] < 100 for r in report.rows)
+    summary = {e["method"]: e for e in report.summary()}
+    fp32_rows = [r for r in report.rows if r["method"] == "fp32"]
+    assert summary["fp32"]["level"] == pytest.approx(np.mean([r["level"] for r in fp32_rows]))
+    md = to_markdown(report)
+    assert "| Mean level (%) |" in md and "NIQE" not in md
+    assert main(["eval", str(dataset), "--model", str(model_file), "--metrics", "level", "--tile", "0",
+                 "--out", str(tmp_path / "cli.json")]) == 0
+    assert "Mean level (%)" in capsys.readouterr().out
+
+
+def test_a_metric_that_cannot_run_says_why_with_a_reason_code():
+    from engine.metrics import MetricUnavailable
+
+    iqa = get_iqa()
+    tiny = np.full((40, 40, 3), 0.5, np.float32)
+    with pytest.raises(MetricUnavailable) as err:
+        iqa.niqe(tiny)
+    assert err.value.reason == MetricUnavailable.IMAGE_TOO_SMALL and "too small" in str(err.value)
+    scores = score_pair(["niqe"], tiny, None, None, iqa)
+    assert scores["niqe"] is None and "too small" in scores["unavailable"]["niqe"]

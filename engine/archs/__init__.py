@@ -1,6 +1,7 @@
 """Generator architectures. Each is a :class:`StagedSR` with the four named stages."""
 
 from . import rrdbnet, srresnet  # noqa: F401  (registers the architectures)
-from .registry import STAGES, StagedSR, build, names
+from .detection import UNKNOWN
+from .registry import STAGES, StagedSR, build, detectors, names, register, scale_of
 
-__all__ = ["STAGES", "StagedSR", "build", "names"]
+__all__ = ["STAGES", "UNKNOWN", "StagedSR", "build", "detectors", "names", "register", "scale_of"]

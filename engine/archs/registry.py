@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from torch import nn
 
 STAGES: tuple[str, ...] = ("feature_extraction", "body", "upsampling", "reconstruction")
 
 _ARCHS: dict[str, Callable[..., nn.Module]] = {}
+# name -> detect(state, source): None when the keys are not this architecture's, else (config, our state dict)
+Detector = Callable[[dict, Any], "tuple[dict, dict] | None"]
+_DETECTORS: dict[str, Detector] = {}
 
 
-def register(name: str) -> Callable[[type], type]:
+def register(name: str, detect: Detector | None = None) -> Callable[[type], type]:
+    """Class decorator: make the architecture buildable as ``name`` and its checkpoints recognised by ``detect``;
+    a name already taken is refused."""
+
     def deco(cls: type) -> type:
+        if name in _ARCHS:
+            raise ValueError(f"architecture {name!r} is already registered (by {_ARCHS[name].__qualname__})")
         _ARCHS[name] = cls
+        if detect is not None:
+            _DETECTORS[name] = detect
         cls.arch_name = name
         return cls
 
@@ -22,11 +32,23 @@ def register(name: str) -> Callable[[type], type]:
 
 def build(arch: str, **config) -> nn.Module:
     """Build a registered architecture, e.g. ``build("rrdbnet", num_block=2, num_feat=8)``."""
+    return _get(arch)(**config)
+
+
+def _get(arch: str) -> Callable[..., nn.Module]:
     try:
-        cls = _ARCHS[arch]
+        return _ARCHS[arch]
     except KeyError:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(_ARCHS))}") from None
-    return cls(**config)
+
+
+def scale_of(arch: str) -> int:
+    """The upscaling factor of a registered architecture."""
+    return _get(arch).scale
+
+
+def detectors() -> list[tuple[str, Detector]]:
+    return list(_DETECTORS.items())
 
 
 def names() -> list[str]:

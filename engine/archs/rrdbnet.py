@@ -9,8 +9,12 @@ reconstruction:     3x3 conv F->F + LeakyReLU 0.2, 3x3 conv F->3
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from engine.errors import ModelError
+
+from .detection import UNKNOWN, check_rgb, indices, rename, shape
 from .ops import Add, Cat, Upsample2x
 from .registry import StagedSR, register
 
@@ -94,7 +98,7 @@ class Reconstruction(nn.Module):
         return self.conv_last(self.act(self.conv_hr(x)))
 
 
-@register("rrdbnet")
+@register("rrdbnet", detect=lambda state, source: detect(state, source))  # detect: below
 class RRDBNet(StagedSR):
     def __init__(self, num_feat: int = 64, num_block: int = 23, num_grow: int = 32) -> None:
         super().__init__(num_feat=num_feat, num_block=num_block, num_grow=num_grow)
@@ -102,3 +106,76 @@ class RRDBNet(StagedSR):
         self.body = Body(num_feat, num_block, num_grow)
         self.upsampling = nn.Sequential(UpsampleBlock(num_feat), UpsampleBlock(num_feat))
         self.reconstruction = Reconstruction(num_feat)
+
+
+# -- checkpoint detection ------------------------------------------------------------------------------
+
+# Foreign RRDBNet layouts -> our keys. Each rule renames a key prefix (regex on the whole key).
+_BASICSR = [
+    (r"conv_first\.", "feature_extraction.conv."),
+    (r"body\.(\d+)\.rdb(\d)\.conv(\d)\.", r"body.blocks.\1.rdb\2.conv\3."),
+    (r"conv_body\.", "body.conv."),
+    (r"conv_up1\.", "upsampling.0.conv."),
+    (r"conv_up2\.", "upsampling.1.conv."),
+    (r"conv_hr\.", "reconstruction.conv_hr."),
+    (r"conv_last\.", "reconstruction.conv_last."),
+]
+# xinntao/ESRGAN RRDBNet_arch.py; some exports keep the old arch's ".0" after each dense conv.
+_ORIGINAL = [
+    (r"conv_first\.", "feature_extraction.conv."),
+    (r"RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(?:0\.)?", r"body.blocks.\1.rdb\2.conv\3."),
+    (r"trunk_conv\.", "body.conv."),
+    (r"upconv1\.", "upsampling.0.conv."),
+    (r"upconv2\.", "upsampling.1.conv."),
+    (r"HRconv\.", "reconstruction.conv_hr."),
+    (r"conv_last\.", "reconstruction.conv_last."),
+]
+
+
+def _old_arch_rules(num_block: int) -> list[tuple[str, str]]:
+    """The first ESRGAN code (one flat nn.Sequential, ``model.N``), for x4: upsample, conv, act twice."""
+    return [
+        (r"model\.0\.", "feature_extraction.conv."),
+        (r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.", r"body.blocks.\1.rdb\2.conv\3."),
+        (rf"model\.1\.sub\.{num_block}\.", "body.conv."),
+        (r"model\.3\.", "upsampling.0.conv."),
+        (r"model\.6\.", "upsampling.1.conv."),
+        (r"model\.8\.", "reconstruction.conv_hr."),
+        (r"model\.10\.", "reconstruction.conv_last."),
+    ]
+
+
+def _config(state: dict[str, torch.Tensor], source) -> dict:
+    first = shape(state, "feature_extraction.conv.weight", source)
+    if len(first) != 4:
+        raise ModelError(f"{UNKNOWN} (first conv has shape {first})", source)
+    if first[1] in (12, 48):
+        scale = {12: 2, 48: 1}[first[1]]
+        raise ModelError(f"{UNKNOWN} (this is an x{scale} RRDBNet: its first conv takes {first[1]} "
+                         "pixel-unshuffled channels)", source)
+    if "upsampling.1.conv.weight" not in state:
+        raise ModelError(f"{UNKNOWN} (an RRDBNet with fewer than two x2 upsampling convs is not x4)", source)
+    check_rgb(state, first, "reconstruction.conv_last.weight", source)
+    num_block = indices(state, r"body\.blocks\.(\d+)\.rdb1\.conv1\.weight")
+    if num_block < 1:
+        raise ModelError(f"{UNKNOWN} (RRDB blocks are missing or not numbered 0..N-1)", source)
+    return {"num_feat": first[0], "num_block": num_block,
+            "num_grow": shape(state, "body.blocks.0.rdb1.conv1.weight", source)[0]}
+
+
+def detect(state: dict[str, torch.Tensor], source=None) -> tuple[dict, dict[str, torch.Tensor]] | None:
+    """This project's RRDBNet layout, BasicSR's and the original ESRGAN repository's (new and old arch)."""
+    if "feature_extraction.conv.weight" in state and "body.blocks.0.rdb1.conv1.weight" in state:
+        return _config(state, source), state
+    if "conv_first.weight" in state and "body.0.rdb1.conv1.weight" in state:
+        renamed = rename(state, _BASICSR)
+    elif "conv_first.weight" in state and "trunk_conv.weight" in state:
+        renamed = rename(state, _ORIGINAL)
+    elif "model.0.weight" in state and "model.1.sub.0.RDB1.conv1.0.weight" in state:
+        num_block = indices(state, r"model\.1\.sub\.(\d+)\.RDB1\.conv1\.0\.weight")
+        if "model.10.weight" not in state:
+            raise ModelError(f"{UNKNOWN} (this old-style ESRGAN is not x4)", source)
+        renamed = rename(state, _old_arch_rules(num_block))
+    else:
+        return None
+    return _config(renamed, source), renamed

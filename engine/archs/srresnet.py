@@ -8,8 +8,12 @@ reconstruction:     9x9 conv F->3
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from engine.errors import ModelError
+
+from .detection import UNKNOWN, check_rgb, indices, shape
 from .ops import Add
 from .registry import StagedSR, register
 
@@ -70,7 +74,7 @@ class Reconstruction(nn.Module):
         return self.conv(x)
 
 
-@register("srresnet")
+@register("srresnet", detect=lambda state, source: detect(state, source))  # detect: below
 class SRResNet(StagedSR):
     def __init__(self, num_feat: int = 64, num_block: int = 16) -> None:
         super().__init__(num_feat=num_feat, num_block=num_block)
@@ -78,3 +82,22 @@ class SRResNet(StagedSR):
         self.body = Body(num_feat, num_block)
         self.upsampling = nn.Sequential(UpsampleBlock(num_feat), UpsampleBlock(num_feat))
         self.reconstruction = Reconstruction(num_feat)
+
+
+# -- checkpoint detection ------------------------------------------------------------------------------
+
+def _config(state: dict[str, torch.Tensor], source) -> dict:
+    check_rgb(state, shape(state, "feature_extraction.conv.weight", source), "reconstruction.conv.weight", source)
+    num_block = indices(state, r"body\.blocks\.(\d+)\.conv1\.weight")
+    if num_block < 1:
+        raise ModelError(f"{UNKNOWN} (residual blocks are missing or not numbered 0..N-1)", source)
+    if "upsampling.1.conv.weight" not in state:
+        raise ModelError(f"{UNKNOWN} (an SRResNet with fewer than two x2 upsampling blocks is not x4)", source)
+    return {"num_feat": shape(state, "feature_extraction.conv.weight", source)[0], "num_block": num_block}
+
+
+def detect(state: dict[str, torch.Tensor], source=None) -> tuple[dict, dict[str, torch.Tensor]] | None:
+    """This project's SRResNet layout."""
+    if "feature_extraction.conv.weight" in state and "body.blocks.0.conv1.weight" in state:
+        return _config(state, source), state
+    return None

@@ -24,13 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mpsr {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"engine.cli.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"engine.cli.{name}":
-                raise
-            continue  # command not built yet
-        module.add_parser(sub)
+        importlib.import_module(f"engine.cli.{name}").add_parser(sub)
     return parser
 
 

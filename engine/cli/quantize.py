@@ -65,7 +65,7 @@ def _quantize(args: argparse.Namespace, out: Path) -> int:
     with progress_bar("reading calibration images", unit="image") as bar:
         images = calibration_images(spec, progress=bar, cancel=cancel)
     with progress_bar(f"calibrating {info.display_name} ({plan.name})", unit="patch") as bar:
-        qmodel = quantize(model, plan, method=args.method, calib=images, observer=args.observer,
+        qmodel = quantize(model, plan, calib=images, observer=args.observer,
                           progress=bar, cancel=cancel)
     card = {
         "name": f"{info.name}-{plan.name}",

@@ -62,20 +62,22 @@ def _check_inputs(pairs: list[tuple[Path, Path]], args: argparse.Namespace) -> l
 
 def run(args: argparse.Namespace) -> int:
     from engine import files, imageio, outputs
+    from engine.quant.precision import parse_precision
     from engine.upscaler import check_quality, make_upscaler, upscale_file
 
     if args.tile < 0 or args.overlap < 0:
         raise MPSRError("--tile and --overlap must be >= 0")
     check_quality(args.quality)
-    suffix = args.suffix if args.suffix is not None else outputs.default_suffix(args.model, args.precision)
+    precision = parse_precision(args.precision)
+    suffix = args.suffix if args.suffix is not None else outputs.default_suffix(args.model, precision.key)
     sources = imageio.collect_inputs(args.inputs)
     pairs = outputs.plan_outputs(sources, args.output, suffix=suffix, ext=args.format)
     good = _check_inputs(pairs, args)
     failed = len(pairs) - len(good)
     if good:
-        status(f"loading {args.model} at {args.precision}...")
+        status(f"loading {args.model} at {precision.label}...")
         with progress_bar("loading model") as bar:
-            upscaler = make_upscaler(args.model, args.precision, tile=args.tile, overlap=args.overlap,
+            upscaler = make_upscaler(args.model, precision, tile=args.tile, overlap=args.overlap,
                                      device=args.device, progress=bar, cancel=cancel_token())
         info = upscaler.info
         print(f"{info.display_name} {info.precision} on {info.device}, {info.size_bytes / 1e6:.1f} MB", file=sys.stderr)

@@ -40,15 +40,29 @@ _LABELS = {"psnr": "PSNR", "ssim": "SSIM", "niqe": "NIQE", "ma": "Ma"}
 
 
 class MetricUnavailable(MPSRError):
-    """A metric cannot be computed here: its model file is missing, the image is too small or featureless."""
+    """A metric cannot be computed here; ``reason`` says why, as a code callers can branch on:
+    ``model-missing`` (a model or parameter file is absent), ``image-too-small``, ``undefined`` (the score does
+    not exist for this image, e.g. a flat one)."""
+
+    MODEL_MISSING, IMAGE_TOO_SMALL, UNDEFINED = "model-missing", "image-too-small", "undefined"
+
+    def __init__(self, message: str, path=None, *, reason: str = UNDEFINED) -> None:
+        super().__init__(message, path)
+        self.reason = reason
 
 
 class MetricModelMissing(MetricUnavailable):
     """A file the metric needs is not installed (the Ma model for PI: :func:`fetch_metric_models`)."""
 
+    def __init__(self, message: str, path=None) -> None:
+        super().__init__(message, path, reason=MetricUnavailable.MODEL_MISSING)
+
 
 class ImageTooSmall(MetricUnavailable):
     """The image is below the metric's minimum size."""
+
+    def __init__(self, message: str, path=None) -> None:
+        super().__init__(message, path, reason=MetricUnavailable.IMAGE_TOO_SMALL)
 
 
 def metric_cache_dir() -> Path:
@@ -149,7 +163,8 @@ class IQA:
         except torch.linalg.LinAlgError:
             value = math.nan  # NIQE's covariance of a featureless (flat) image
         if not math.isfinite(value):
-            raise MetricUnavailable(f"{_LABELS[name]} n/a: undefined for this image (flat, without texture)")
+            raise MetricUnavailable(f"{_LABELS[name]} n/a: undefined for this image (flat, without texture)",
+                                    reason=MetricUnavailable.UNDEFINED)
         return value
 
     def _pair(self, a: np.ndarray, b: np.ndarray, crop: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,13 +25,14 @@ from torch import nn
 from engine.jobs import CancelToken, ProgressFn
 
 from . import backend
-from .api import cached_artifact_path, calibrated, load_precision, quantize
+from .api import cached_artifact_path, calibrated, check_artifact_fits, load_precision, quantize
 from .artifact import ArtifactInfo, load_artifact, read_info, save_artifact
 from .backend import freeze_observers
 from .calib import CalibrationSpec, calibration_images
 from .graph import QuantizedGenerator, fold_batchnorm, override_targets
 from .kernels import KernelInfo, kernel_info
 from .plan import PRESETS, Plan, Precision, parse_plan
+from .precision import FP32, PrecisionSpec, parse_precision
 
 
 def prepare_qat(
@@ -63,7 +64,9 @@ def convert_qat(qat_model: QuantizedGenerator, plan: Plan | str | None = None) -
 
 
 __all__ = [
+    "FP32",
     "PRESETS",
+    "PrecisionSpec",
     "ArtifactInfo",
     "CalibrationSpec",
     "KernelInfo",
@@ -71,6 +74,7 @@ __all__ = [
     "Precision",
     "QuantizedGenerator",
     "cached_artifact_path",
+    "check_artifact_fits",
     "calibration_images",
     "convert_qat",
     "fold_batchnorm",
@@ -80,6 +84,7 @@ __all__ = [
     "load_precision",
     "override_targets",
     "parse_plan",
+    "parse_precision",
     "prepare_qat",
     "quantize",
     "read_info",

@@ -17,25 +17,22 @@ import numpy as np
 from torch import nn
 
 from engine import __version__
-from engine.errors import ModelError, MPSRError, PlanError
+from engine.errors import ModelError, PlanError
 from engine.jobs import CancelToken, ProgressFn
-from engine.weights import ModelInfo, load_model, model_dir, sha256_file
+from engine.weights import ModelInfo, describe_model, load_model, model_dir, sha256_file
 
 from . import backend
-from .artifact import SUFFIX, load_artifact, save_artifact
+from .artifact import SUFFIX, ArtifactInfo, load_artifact, read_info, save_artifact
 from .calib import CalibrationSpec, calibration_images
 from .graph import QuantizedGenerator
 from .overflow import guard, measure_headroom
 from .plan import Plan, parse_plan
-
-METHODS = ("ptq",)
-
+from .precision import PrecisionSpec, parse_precision
 
 def quantize(
     model: nn.Module,
     plan: Plan | str,
     *,
-    method: str = "ptq",
     calib: Sequence[np.ndarray] | CalibrationSpec | None = None,
     observer: str = backend.DEFAULT_OBSERVER,
     progress: ProgressFn | None = None,
@@ -48,9 +45,6 @@ def quantize(
     :func:`backend.convert`.
     """
     plan = parse_plan(plan)
-    if method not in METHODS:
-        raise MPSRError(f"unknown quantization method {method!r}; this call supports {', '.join(METHODS)} "
-                        "(QAT runs inside training: prepare_qat, train, convert)")
     if plan.is_float:
         raise PlanError(f"plan {plan} quantizes nothing: use the fp32 model as it is")
     images = calib if isinstance(calib, Sequence) else calibration_images(calib, cancel=cancel)
@@ -108,15 +102,21 @@ def _remove_older_recipes(path: Path) -> None:
             old.unlink(missing_ok=True)
 
 
-def _is_artifact_spec(precision: str | Path) -> bool:
-    text = str(precision).lower()
-    return text.endswith(SUFFIX) or (Path(precision).is_file() and not text.endswith(".json"))
+def check_artifact_fits(artifact: Path, info: ModelInfo) -> ArtifactInfo:
+    """The header of ``artifact`` if it is a quantized ``info`` (same architecture and config); else a one-line
+    error. Only the header is read, so a mismatch costs no tensor loading."""
+    ainfo = read_info(artifact)
+    if (ainfo.arch, ainfo.config) != (info.arch, dict(info.config)):
+        raise ModelError(
+            f"this quantized model is a {ainfo.arch} {ainfo.config}, not the chosen {info.display_name} "
+            f"({info.arch} {info.config})", ainfo.path)
+    return ainfo
 
 
 def load_precision(
-    model: nn.Module | str | Path,
+    model: nn.Module | str | Path | None,
     info: ModelInfo | None,
-    precision: str | Path,
+    precision: PrecisionSpec | str | Path,
     *,
     calib: CalibrationSpec | None = None,
     progress: ProgressFn | None = None,
@@ -125,21 +125,23 @@ def load_precision(
     """A runnable generator for ``precision`` and its size on disk in bytes.
 
     ``model``/``info``: a loaded float generator and its :class:`ModelInfo`, or a model spec
-    ("esrgan", "srgan", a weights file) with ``info=None``. ``precision``: "fp32", a plan
-    ("int8", "mixed", "16,8,8,16", a plan .json) or a quantized artifact file.
+    ("esrgan", "srgan", a weights file) with ``info=None``. ``precision``: a :class:`PrecisionSpec` or its
+    text ("fp32", a plan such as "int8", "mixed", "16,8,8,16", a plan .json, or a quantized artifact file).
+    For an artifact, ``model`` may be None with ``info`` given: the float weights are not needed.
     """
+    spec = parse_precision(precision)
     if isinstance(model, (str, Path)):
-        model, info = load_model(model)
+        if spec.artifact is not None:
+            model, info = None, describe_model(model)
+        else:
+            model, info = load_model(model)
     if info is None:
         raise ValueError("load_precision needs the ModelInfo of a loaded model")
-    if _is_artifact_spec(precision):
-        qmodel, ainfo = load_artifact(precision)
-        if (ainfo.arch, ainfo.config) != (info.arch, dict(info.config)):
-            raise ModelError(
-                f"this quantized model is a {ainfo.arch} {ainfo.config}, not the chosen {info.display_name} "
-                f"({info.arch} {info.config})", ainfo.path)
+    if spec.artifact is not None:
+        check_artifact_fits(spec.artifact, info)
+        qmodel, ainfo = load_artifact(spec.artifact)
         return qmodel, ainfo.size_bytes
-    plan = parse_plan(precision)
+    plan = spec.plan
     if plan.is_float:
         return model, info.size_bytes
     path = cached_artifact_path(info, plan, calib)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
 
 import numpy as np
@@ -30,7 +30,6 @@ import torch.ao.nn.qat as nnqat
 from torch import nn
 from torch.ao import quantization as tq
 from torch.ao.nn.quantized import FloatFunctional
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 
@@ -165,28 +164,6 @@ class HostFlagFakeQuantize(tq.FakeQuantize):
         if self.is_per_channel:
             return torch.fake_quantize_per_channel_affine(x, self.scale, self.zero_point, self.ch_axis, qmin, qmax)
         return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, qmin, qmax)
-
-
-class _HostReads(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func is torch.ops.aten._local_scalar_dense.default:
-            self.count += 1
-        return func(*args, **(kwargs or {}))
-
-
-def host_reads(fn: Callable[[], object]) -> int:
-    """How many tensor values ``fn()`` reads back into Python (``.item()``, ``if tensor:``).
-
-    On CUDA each read waits for the GPU's queue to drain; on the CPU it is free, so this count (not a time)
-    is how the CPU can check a training step for GPU stalls.
-    """
-    with _HostReads() as mode:
-        fn()
-    return mode.count
 
 
 def prepare_qat(model: nn.Module, plan: Plan) -> QuantizedGenerator:

@@ -34,12 +34,13 @@ class QuantizedGenerator(nn.Module):
     or "quantized" (integer kernels; only this one is saved as an artifact).
     """
 
-    scale = 4
     # Per int8 conv: its worst 16-bit pair sum on calibration photos / 32767 (overflow.py); None = not measured.
     int8_headroom: dict[str, float] | None = None
 
-    def __init__(self, stages: dict[str, Region], output: nn.Module, *, plan: Plan, arch: str, config: dict) -> None:
+    def __init__(self, stages: dict[str, Region], output: nn.Module, *, plan: Plan, arch: str, config: dict,
+                 scale: int) -> None:
         super().__init__()
+        self.scale = scale  # the source generator's
         for name in STAGES:
             setattr(self, name, stages[name])
         self.output = output
@@ -156,5 +157,6 @@ def build(model: nn.Module, plan: Plan, qconfig: QConfigFor) -> QuantizedGenerat
         stages[name] = _region(getattr(net, name), precision, _transition(domain, precision, qconfig), nn.Sequential(), qconfig)
         domain = precision
     return QuantizedGenerator(
-        stages, _transition(domain, Precision.FP32, qconfig), plan=plan, arch=arch, config=getattr(model, "config", {})
+        stages, _transition(domain, Precision.FP32, qconfig), plan=plan, arch=arch, config=getattr(model, "config", {}),
+        scale=model.scale,
     )

@@ -39,10 +39,6 @@ class Precision(str, Enum):
     def bits(self) -> int:
         return _BITS[self]
 
-    @property
-    def is_integer(self) -> bool:
-        return self is not Precision.FP32
-
     @classmethod
     def parse(cls, token: str | int | Precision) -> Precision:
         """``"8"``, ``8``, ``"int8"`` -> INT8; ``"16"``/``"int16"`` -> INT16; ``"32"``/``"fp32"`` -> FP32."""

@@ -1,7 +1,7 @@
 """The human side of a sweep: sweep.md (tables like the paper's Figure 7) and PNG plots.
 
 Plots use matplotlib's object API with the Agg canvas (no pyplot, no GUI backend), so the engine stays
-Qt-free and thread-safe; matplotlib comes with pyiqa's dependencies.
+Qt-free and thread-safe.
 """
 
 from __future__ import annotations

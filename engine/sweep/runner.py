@@ -10,6 +10,7 @@ and later runs share them.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import math
 import multiprocessing as mp
 import queue as queue_mod
@@ -28,8 +29,7 @@ import torch
 
 from engine import imageio
 from engine.jobs import Cancelled, CancelToken, Progress, check
-from engine.metrics import iqa
-from engine.metrics.evaluate import score_image
+from engine.metrics import core, registry
 from engine.metrics.evaluate import prepare_pair
 from engine.quant import CalibrationSpec, calibration_images, parse_plan, quantize, save_artifact
 from engine.upscaler import Upscaler, UpscalerInfo
@@ -42,7 +42,7 @@ QAT_RANGES = "fixed"
 
 # Share of a row's progress bar spent before inference (calibration is quick, QAT training is not).
 _PREP_SHARE = {"ptq": 0.2, "qat": 0.8}
-_METRIC_KEYS = ("psnr_y", "ssim_y", "niqe", "ma", "pi", "psnr_fp32")
+_METRIC_KEYS = tuple(registry.row_fields())
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Job:
     steps: int | None
     dataset_id: str
     images: tuple[str, ...]
-    metrics: tuple[str, ...]  # of engine.metrics.evaluate.ALL_METRICS
+    metrics: tuple[str, ...]  # keys of engine.metrics.registry
     calib: CalibrationSpec
     train_data: str  # QAT training images (a folder; never the evaluation set)
     cache_dir: str
@@ -108,14 +108,14 @@ def fp32_output(job: Job, i: int, cancel: CancelToken | None = None) -> np.ndarr
         pass
     state = _state(job)
     up = _upscaler(job, state.model.to(memory_format=torch.channels_last), state, "fp32")
-    sr = imageio.to_uint8(up.upscale_array(state.pair(job, i)[1], cancel=cancel)).astype(np.float32) / 255.0
+    sr = core.to_8bit(up.upscale_array(state.pair(job, i)[1], cancel=cancel))
     _save_fp32(job, i, sr)
     return sr
 
 
 def _upscaler(job: Job, module: torch.nn.Module, state: _State, plan: str) -> Upscaler:
     info = UpscalerInfo(name=job.model, display_name=state.info.display_name, arch=state.info.arch,
-                        precision=plan, size_bytes=0, device="cpu")
+                        precision=plan, size_bytes=0, device="cpu", scale=state.info.scale)
     return Upscaler(module, info=info, tile=job.tile, overlap=job.overlap)
 
 
@@ -179,31 +179,24 @@ def measure_row(job: Job, plan_text: str, report: RowProgress | None = None,
     report(0.0, f"{plan_text}: preparing")
     module, size = _build(job, state, plan_text, report, cancel)
     up = _upscaler(job, module, state, plan_text)
-    # One-time costs (weight packing, kernel choice) must not land in the first image's time.
-    up.upscale_array(state.pair(job, 0)[1][:32, :32], cancel=cancel)
-    metrics = list(job.metrics) + ([] if plan.is_float else ["psnr_fp32"])
+    infer = functools.partial(up.upscale_array, cancel=cancel)
+    core.warm_up(infer, state.pair(job, 0)[1])
     share = 0.0 if plan.is_float else _PREP_SHARE[job.method]
-    scorer = iqa.get_iqa()
+
+    def pairs():
+        for i, path in enumerate(job.images):
+            report(share + (1 - share) * i / len(job.images), f"{plan_text}: {Path(path).name}")
+            yield (Path(path).name, *state.pair(job, i))
+
+    reference = None if plan.is_float else (lambda i, lr: fp32_output(job, i, cancel))
     images, unavailable = [], {}
-    for i, path in enumerate(job.images):
-        check(cancel)
-        name = Path(path).name
-        report(share + (1 - share) * i / len(job.images), f"{plan_text}: {name}")
-        hr, lr = state.pair(job, i)
-        t0 = time.perf_counter()
-        sr = up.upscale_array(lr, cancel=cancel)
-        seconds = time.perf_counter() - t0
-        sr = imageio.to_uint8(sr).astype(np.float32) / 255.0
+    for i, (row, sr) in enumerate(core.score_rows(infer, pairs(), job.metrics, fp32=reference, cancel=cancel)):
         if plan.is_float:
             _save_fp32(job, i, sr)
-            reference = None
-        else:
-            reference = fp32_output(job, i, cancel)
-        scores = score_image(metrics, sr, hr, reference, scorer, cancel)
-        for metric, reason in scores.pop("unavailable", {}).items():
-            unavailable.setdefault(metric, f"{reason} ({name})")
-        images.append({"image": name, "seconds": seconds,
-                       **{k: _finite(scores.get(k)) for k in _METRIC_KEYS}})
+        for metric, reason in row.pop("unavailable", {}).items():
+            unavailable.setdefault(metric, f"{reason} ({row['image']})")
+        images.append({"image": row["image"], "seconds": row["seconds"],
+                       **{k: _finite(row.get(k)) for k in _METRIC_KEYS}})
     means = {k: _mean([im[k] for im in images]) for k in _METRIC_KEYS}
     seconds = [im["seconds"] for im in images]
     report(1.0, f"{plan_text}: done")

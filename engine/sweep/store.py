@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import MPSRError
+from engine.metrics import registry
 from engine.weights import read_json, write_json
 
 FORMAT = "mpsr-sweep"
@@ -23,11 +24,11 @@ IDENTITY = ("model_sha256", "dataset_id", "method", "steps", "qat_ranges", "cali
 # Every measured row has exactly these keys (values may be null where "unavailable" says why).
 ROW_KEYS = (
     "key", "plan", "plan_name", "method", "steps", "dataset_id", "measured", "kind", "estimate",
-    "size_bytes", "latency_s", "seconds_total", "psnr_y", "ssim_y", "niqe", "ma", "pi", "psnr_fp32",
+    "size_bytes", "latency_s", "seconds_total", *registry.row_fields(),
     "unavailable", "images", "threads", "wall_s", "finished_at",
 )
 # Per-image entries of a row.
-IMAGE_KEYS = ("image", "seconds", "psnr_y", "ssim_y", "niqe", "ma", "pi", "psnr_fp32")
+IMAGE_KEYS = ("image", "seconds", *registry.row_fields())
 
 DEFINITIONS = {
     "size_bytes": "bytes of the file the plan ships as: the quantized artifact written by "

@@ -15,7 +15,7 @@ from engine import __version__, files, imageio
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker
 from engine.metrics import iqa
-from engine.metrics.evaluate import ALL_METRICS, PROTOCOL
+from engine.metrics.evaluate import ALL_METRICS, PROTOCOL, check_metrics
 from engine.quant import CalibrationSpec
 from engine.quant.backend import DEFAULT_OBSERVER
 from engine.quant.calib import SAMPLES_DIR
@@ -64,10 +64,7 @@ def _validate(method: str, steps: Any, space: str, workers: Any, metrics: Iterab
         raise MPSRError(f"workers must be a whole number >= 1, got {workers!r}")
     if method == "qat" and (not isinstance(steps, int) or steps < 1):
         raise MPSRError(f"QAT sweeps need steps >= 1 per row, got {steps!r}")
-    wanted = set(metrics)
-    if unknown := wanted - set(ALL_METRICS):
-        raise MPSRError(f"unknown metric(s) {', '.join(sorted(unknown))}; known: {', '.join(ALL_METRICS)}")
-    return (steps if method == "qat" else None), [m for m in ALL_METRICS if m in wanted]
+    return (steps if method == "qat" else None), check_metrics(metrics)
 
 
 def run_sweep(

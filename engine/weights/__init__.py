@@ -13,6 +13,7 @@ from .cache import (
 from .load import (
     ModelInfo,
     config_from_shapes,
+    describe_model,
     detect,
     known_models,
     load_model,
@@ -28,6 +29,7 @@ __all__ = [
     "check_document",
     "NcnnConv",
     "config_from_shapes",
+    "describe_model",
     "detect",
     "install_default_esrgan",
     "known_models",

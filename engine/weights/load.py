@@ -27,44 +27,8 @@ from .cache import model_dir, sha256_file, shipped_dir, write_atomic
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
 SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 _WRAPPERS = ("params_ema", "params", "state_dict", "model")  # Real-ESRGAN/BasicSR first: EMA weights are the good ones
-_UNKNOWN = "unknown architecture: expected an x4 ESRGAN (RRDBNet) or SRGAN (SRResNet) generator"
 # engine.quant.artifact.FORMAT, the metadata tag of a quantized generator (engine.quant imports this module)
 QUANTIZED_FORMAT = "mpsr-quantized-generator"
-
-# Foreign RRDBNet layouts -> our keys. Each rule renames a key prefix (regex on the whole key).
-_BASICSR = [
-    (r"conv_first\.", "feature_extraction.conv."),
-    (r"body\.(\d+)\.rdb(\d)\.conv(\d)\.", r"body.blocks.\1.rdb\2.conv\3."),
-    (r"conv_body\.", "body.conv."),
-    (r"conv_up1\.", "upsampling.0.conv."),
-    (r"conv_up2\.", "upsampling.1.conv."),
-    (r"conv_hr\.", "reconstruction.conv_hr."),
-    (r"conv_last\.", "reconstruction.conv_last."),
-]
-# xinntao/ESRGAN RRDBNet_arch.py; some exports keep the old arch's ".0" after each dense conv.
-_ORIGINAL = [
-    (r"conv_first\.", "feature_extraction.conv."),
-    (r"RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(?:0\.)?", r"body.blocks.\1.rdb\2.conv\3."),
-    (r"trunk_conv\.", "body.conv."),
-    (r"upconv1\.", "upsampling.0.conv."),
-    (r"upconv2\.", "upsampling.1.conv."),
-    (r"HRconv\.", "reconstruction.conv_hr."),
-    (r"conv_last\.", "reconstruction.conv_last."),
-]
-
-
-def _old_arch_rules(num_block: int) -> list[tuple[str, str]]:
-    """The first ESRGAN code (one flat nn.Sequential, ``model.N``), for x4: upsample, conv, act twice."""
-    return [
-        (r"model\.0\.", "feature_extraction.conv."),
-        (r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.", r"body.blocks.\1.rdb\2.conv\3."),
-        (rf"model\.1\.sub\.{num_block}\.", "body.conv."),
-        (r"model\.3\.", "upsampling.0.conv."),
-        (r"model\.6\.", "upsampling.1.conv."),
-        (r"model\.8\.", "reconstruction.conv_hr."),
-        (r"model\.10\.", "reconstruction.conv_last."),
-    ]
-
 
 @dataclass
 class ModelInfo:
@@ -75,6 +39,7 @@ class ModelInfo:
     path: Path | None
     size_bytes: int  # file size on disk
     card: dict | None
+    scale: int = 4  # output side / input side: the architecture's (archs.StagedSR.scale), read off the model
 
 
 def _reason(exc: BaseException) -> str:
@@ -151,90 +116,18 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return _unwrap(obj, path)
 
 
-def _rename(state: dict[str, torch.Tensor], rules: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
-    compiled = [(re.compile(pattern), repl) for pattern, repl in rules]
-    out = {}
-    for key, value in state.items():
-        for pattern, repl in compiled:
-            if match := pattern.match(key):
-                key = match.expand(repl) + key[match.end():]
-                break
-        out[key] = value
-    return out
-
-
-def _indices(state: Mapping[str, torch.Tensor], pattern: str) -> int:
-    """Count blocks ``0..N-1`` whose keys match ``pattern`` (one group: the index); -1 if not contiguous."""
-    found = {int(m.group(1)) for key in state if (m := re.fullmatch(pattern, key))}
-    return len(found) if found == set(range(len(found))) else -1
-
-
-def _shape(state: Mapping[str, torch.Tensor], key: str, source) -> tuple[int, ...]:
-    tensor = state.get(key)
-    if tensor is None:
-        raise ModelError(f"{_UNKNOWN} (no {key})", source)
-    return tuple(tensor.shape)
-
-
-def _rrdbnet_config(state: dict[str, torch.Tensor], source) -> dict:
-    first = _shape(state, "feature_extraction.conv.weight", source)
-    if len(first) != 4:
-        raise ModelError(f"{_UNKNOWN} (first conv has shape {first})", source)
-    if first[1] in (12, 48):
-        scale = {12: 2, 48: 1}[first[1]]
-        raise ModelError(f"{_UNKNOWN} (this is an x{scale} RRDBNet: its first conv takes {first[1]} "
-                         "pixel-unshuffled channels)", source)
-    if "upsampling.1.conv.weight" not in state:
-        raise ModelError(f"{_UNKNOWN} (an RRDBNet with fewer than two x2 upsampling convs is not x4)", source)
-    _check_rgb(state, first, "reconstruction.conv_last.weight", source)
-    num_block = _indices(state, r"body\.blocks\.(\d+)\.rdb1\.conv1\.weight")
-    if num_block < 1:
-        raise ModelError(f"{_UNKNOWN} (RRDB blocks are missing or not numbered 0..N-1)", source)
-    return {"num_feat": first[0], "num_block": num_block,
-            "num_grow": _shape(state, "body.blocks.0.rdb1.conv1.weight", source)[0]}
-
-
-def _check_rgb(state: dict[str, torch.Tensor], first: tuple[int, ...], last_key: str, source) -> None:
-    last = _shape(state, last_key, source)
-    if first[1] != 3 or last[0] != 3:
-        raise ModelError(f"{_UNKNOWN} (it maps {first[1]} channels to {last[0]}; only RGB to RGB is supported)",
-                         source)
-
-
-def _srresnet_config(state: dict[str, torch.Tensor], source) -> dict:
-    _check_rgb(state, _shape(state, "feature_extraction.conv.weight", source), "reconstruction.conv.weight", source)
-    num_block = _indices(state, r"body\.blocks\.(\d+)\.conv1\.weight")
-    if num_block < 1:
-        raise ModelError(f"{_UNKNOWN} (residual blocks are missing or not numbered 0..N-1)", source)
-    if "upsampling.1.conv.weight" not in state:
-        raise ModelError(f"{_UNKNOWN} (an SRResNet with fewer than two x2 upsampling blocks is not x4)", source)
-    return {"num_feat": _shape(state, "feature_extraction.conv.weight", source)[0], "num_block": num_block}
-
-
 def detect(state: Mapping[str, torch.Tensor], source: str | Path | None = None) -> tuple[str, dict, dict]:
     """Recognise a generator from its keys and shapes: ``(arch, config, state dict in our keys)``.
 
-    Understands this project's own layout (both archs), BasicSR's and the original ESRGAN
-    repository's RRDBNet layouts (new and old arch). ``source`` names the file in errors.
+    Each architecture's detector (beside its definition in engine.archs) recognises its own layouts; this
+    project's, and for RRDBNet BasicSR's and the original ESRGAN repository's. ``source`` names the file in errors.
     """
     state = dict(state)
-    if "feature_extraction.conv.weight" in state and "body.blocks.0.rdb1.conv1.weight" in state:
-        return "rrdbnet", _rrdbnet_config(state, source), state
-    if "feature_extraction.conv.weight" in state and "body.blocks.0.conv1.weight" in state:
-        return "srresnet", _srresnet_config(state, source), state
-    if "conv_first.weight" in state and "body.0.rdb1.conv1.weight" in state:
-        renamed = _rename(state, _BASICSR)
-    elif "conv_first.weight" in state and "trunk_conv.weight" in state:
-        renamed = _rename(state, _ORIGINAL)
-    elif "model.0.weight" in state and "model.1.sub.0.RDB1.conv1.0.weight" in state:
-        num_block = _indices(state, r"model\.1\.sub\.(\d+)\.RDB1\.conv1\.0\.weight")
-        if "model.10.weight" not in state:
-            raise ModelError(f"{_UNKNOWN} (this old-style ESRGAN is not x4)", source)
-        renamed = _rename(state, _old_arch_rules(num_block))
-    else:
-        sample = ", ".join(list(state)[:3])
-        raise ModelError(f"{_UNKNOWN} (its first keys: {sample})", source)
-    return "rrdbnet", _rrdbnet_config(renamed, source), renamed
+    for arch, found in archs.detectors():
+        if (result := found(state, source)) is not None:
+            return (arch, *result)
+    sample = ", ".join(list(state)[:3])
+    raise ModelError(f"{archs.UNKNOWN} (its first keys: {sample})", source)
 
 
 def _check_values(state: Mapping[str, torch.Tensor], source) -> None:
@@ -321,8 +214,32 @@ def load_model(spec: str | Path) -> tuple[nn.Module, ModelInfo]:
         path=path,
         size_bytes=path.stat().st_size,
         card=card,
+        scale=model.scale,
     )
     return model, info
+
+
+def describe_model(spec: str | Path) -> ModelInfo:
+    """The :class:`ModelInfo` of "esrgan", "srgan" or a weights file without loading its weights where the file
+    allows (a safetensors header holds the shapes); pickled checkpoints are loaded (safely) to read them."""
+    path = resolve(spec)
+    if path.suffix.lower() != ".safetensors" or not path.is_file():
+        return load_model(spec)[1]
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            quantized = (f.metadata() or {}).get("format") == QUANTIZED_FORMAT
+            shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}  # noqa: SIM118 (not a dict)
+    except (safetensors.SafetensorError, OSError, ValueError, RuntimeError):
+        return load_model(spec)[1]  # its one-line error
+    if quantized:
+        return load_model(spec)[1]
+    shapes = {key.removeprefix("module."): shape for key, shape in shapes.items()}
+    arch, config = config_from_shapes(shapes, path)
+    card = read_card(path)
+    name = str((card or {}).get("name") or path.stem)
+    return ModelInfo(name=name, display_name=str((card or {}).get("display_name") or name), arch=arch,
+                     config=config, path=path, size_bytes=path.stat().st_size, card=card,
+                     scale=archs.scale_of(arch))
 
 
 def save_model(model: nn.Module, path: str | Path, card: dict) -> Path:
