@@ -36,140 +36,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.jobs.device import cuda_available, runs_on_cpu
+from app.jobs.eta import eta_text
+from app.jobs.qat import qat_estimate_job, qat_job
+from app.jobs.sweep import sweep_estimate_job, sweep_job
 from app.settings import AppSettings
 from app.worker import Job, JobRunner
 from engine.errors import MPSRError
-from engine.jobs import CancelToken, Progress, ProgressFn
+from engine.jobs import Progress
 
 BUILTIN_MODELS = ("esrgan", "srgan")
 ARTIFACT_SUFFIX = ".safetensors"
-# train_qat's defaults: the step measured before a CPU run must be the step the run takes.
-QAT_BATCH, QAT_PATCH = 8, 24
 SWEEP_SPACES = (("stages", "Stage subsets (17 plans)"), ("grid", "Stage grid (81 plans)"),
                 ("blocks", "Per block (all int8, one block at 16 bits)"))
 
 UsePlan = Callable[[str], None]
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def duration_text(seconds: float) -> str:
-    """'45 s', '12 min 05 s', '3 h 20 min': an ETA as a person reads it."""
-    seconds = max(0, round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
-
-
-def about_text(seconds: float) -> str:
-    """A rough duration for a warning: 'about 40 seconds', 'about 25 minutes', 'about 3.5 hours'."""
-    if seconds < 90:
-        return f"about {max(1, round(seconds))} seconds"
-    if seconds < 90 * 60:
-        return f"about {round(seconds / 60)} minutes"
-    return f"about {seconds / 3600:.1f} hours"
-
-
-def _job_device(device: str) -> str | None:
-    """The settings' device for an engine call: None lets the engine pick (CUDA when present)."""
-    return None if device == "auto" else device
-
-
-def runs_on_cpu(device: str) -> bool:
-    return device == "cpu" or (device == "auto" and not cuda_available())
-
-
-# ----------------------------------------------------------------------------- worker-side jobs
-def qat_job(values: dict, device: str):
-    def run(progress: ProgressFn, cancel: CancelToken) -> Path:
-        from engine.train import run_qat
-
-        return run_qat(values["model"], values["plan"], values["data"], values["steps"], values["out"],
-                       progress, cancel, device=_job_device(device))
-
-    return run
-
-
-def qat_estimate_job(values: dict, device: str):
-    """The expected duration of a QAT run, from one training step timed on this machine."""
-
-    def run(progress: ProgressFn, cancel: CancelToken) -> str:
-        from engine.train import measure_step_seconds
-
-        progress(Progress(0, 0, "measuring one training step"))
-        step = measure_step_seconds(values["model"], values["plan"], batch=QAT_BATCH, patch=QAT_PATCH,
-                                    device=_job_device(device))
-        steps = values["steps"]
-        return f"{about_text(step * steps)} (measured: {step:.2f} s per step x {steps} steps)"
-
-    return run
-
-
-def sweep_job(values: dict):
-    def run(progress: ProgressFn, cancel: CancelToken) -> Path:
-        from engine.sweep import run_sweep
-
-        budget = None if values["budget"] is None else {"max_quality_loss": values["budget"]}
-        return run_sweep(values["model"], values["method"], values["data"], values["steps"], values["out"],
-                         progress, cancel, space=values["space"], recommend=budget)
-
-    return run
-
-
-def sweep_estimate_job(values: dict):
-    """What is known before a sweep starts: rows still to measure, images, and for QAT the training time."""
-
-    def run(progress: ProgressFn, cancel: CancelToken) -> str:
-        from engine import imageio
-        from engine.sweep import plans_for
-        from engine.weights import load_model
-
-        progress(Progress(0, 0, "counting the sweep's plans"))
-        model = load_model(values["model"])[0]
-        plans = plans_for(values["space"], model)
-        done = _finished_rows(values, plans)
-        rows = len(plans) - done
-        images = len(imageio.collect_inputs([values["data"]]))
-        reused = f" ({done} already measured in the output folder are reused)" if done else ""
-        text = f"{rows} plans to measure{reused}, each on {images} images"
-        if rows == 0:
-            return f"{text}; only the recommendation and the report are written again"
-        if values["method"] != "qat":
-            # engine.sweep gives no up-front PTQ estimate; the ETA appears once the first row has run.
-            return (f"{text}; each plan is calibrated, then upscales and scores every image. The expected "
-                    "duration shows as the ETA once the first plan has been measured")
-        from engine.train import measure_step_seconds
-
-        progress(Progress(0, 0, "measuring one training step"))
-        step = measure_step_seconds(model, "int8", batch=QAT_BATCH, patch=QAT_PATCH)
-        training = step * values["steps"] * rows
-        return (f"{text}; training alone takes {about_text(training)} (measured: {step:.2f} s per step x "
-                f"{values['steps']} steps x {rows} plans), plus upscaling and scoring the images")
-
-    return run
-
-
-def _finished_rows(values: dict, plans: list[str]) -> int:
-    """Rows of ``plans`` already in the output folder's sweep of the same method and steps."""
-    from engine.sweep import load_sweep
-
-    path = Path(values["out"]) / "sweep.json"
-    if not path.is_file():
-        return 0
-    try:
-        sweep = load_sweep(path)
-    except MPSRError:
-        return 0  # run_sweep itself reports the problem with this file
-    steps = values["steps"] if values["method"] == "qat" else None
-    if sweep.config.get("method") != values["method"] or sweep.config.get("steps") != steps:
-        return 0
-    return sum(sweep.row(p) is not None for p in plans)
 
 
 # ----------------------------------------------------------------------------- forms
@@ -369,7 +250,7 @@ class JobForm(QWidget):
             self.progress.setValue(int(1000 * p.fraction))
         else:
             self.progress.setRange(0, 0)
-        eta = "" if p.eta_s is None else f"ETA {duration_text(p.eta_s)}"
+        eta = eta_text(p.eta_s)
         self.eta.setText(eta)
         if p.message and p.message != self._last_message:
             self._last_message = p.message

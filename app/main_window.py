@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import os
 
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import imaging, resources, tasks
+from app.jobs.eta import eta_text
 from app.compare_panel import INPUT, REFERENCE, ComparePanel, output_id
 from app.queue_panel import QueuePanel
 from app.screen_fit import fit_to_screen
@@ -43,6 +45,14 @@ _BROWSE_PLAN = "__browse_plan__"
 # What the window asks for on a first launch; smaller screens get less (app/screen_fit.py).
 PREFERRED_SIZE = QSize(1280, 820)
 QUEUE_WIDTH = 380
+
+
+class Work(NamedTuple):
+    """What a job is about, for looking through the pending jobs (its outcome goes to its own handlers)."""
+
+    kind: str
+    entry_id: int | None = None
+    key: object = None  # an upscale's ResultKey; the benchmark flag of a load or metrics job
 
 
 class MainWindow(QMainWindow):
@@ -70,8 +80,9 @@ class MainWindow(QMainWindow):
         self._connect_runner()
         self._restore_geometry()
         self._set_busy(False)
-        self.runner.submit("Starting the engine", tasks.warmup_job(), tag=("warmup",))
-        self.metrics_runner.submit("Starting the metrics", tasks.metrics_warmup_job(), tag=("metrics-warmup",))
+        self.runner.submit("Starting the engine", tasks.warmup_job(), tag=Work("warmup"))
+        self.metrics_runner.submit("Starting the metrics", tasks.metrics_warmup_job(),
+                                   tag=Work("metrics-warmup"))
 
     @property
     def busy(self) -> bool:
@@ -230,12 +241,11 @@ class MainWindow(QMainWindow):
         self.addToolBar(tools)
 
     def _connect_runner(self) -> None:
-        for r in (self.runner, self.metrics_runner):
-            r.started.connect(self._job_started)
-            r.progress.connect(self._job_progress)
-            r.finished.connect(self._job_finished)
+        # The metrics thread's jobs are background work: the engine's own keep the status bar.
+        for r, background in ((self.runner, False), (self.metrics_runner, True)):
+            r.started.connect(lambda job, b=background: self._job_started(job, b))
+            r.progress.connect(lambda job, p, b=background: self._job_progress(job, p, b))
             r.failed.connect(self._job_failed)
-            r.cancelled.connect(self._job_cancelled)
         self.runner.idle.connect(self._jobs_idle)
         self.metrics_runner.idle.connect(self._update_busy)
 
@@ -429,7 +439,7 @@ class MainWindow(QMainWindow):
 
     def remove_entries(self, ids: list[int]) -> None:
         for job in self.runner.pending():
-            if job.tag and len(job.tag) > 1 and job.tag[1] in ids:
+            if job.tag.entry_id in ids:
                 job.cancel.cancel()
         for entry_id in ids:
             self.session.remove(entry_id)
@@ -452,7 +462,7 @@ class MainWindow(QMainWindow):
         computed give way: the upscale starts at once and they are computed again after it.
         """
         key = self.current_key()
-        queued = {j.tag[1] for j in self.runner.pending() if j.tag and j.tag[0] == "upscale" and j.tag[2] == key}
+        queued = {j.tag.entry_id for j in self.runner.pending() if j.tag == Work("upscale", j.tag.entry_id, key)}
         todo = [e for e in self.session if key not in e.outputs and e.id not in queued and not e.input_error]
         if not len(self.session):
             self.notice.show_message("Add images first: drop them on the window, paste, or press Ctrl+O.", error=True)
@@ -472,7 +482,9 @@ class MainWindow(QMainWindow):
             self.queue.update_entry(entry)
             label = f"{entry.path.name} ({n}/{len(todo)})"
             fn = tasks.upscale_job(self.engine, entry.path, key, settings, entry.inputs)
-            self.runner.submit(label, fn, tag=("upscale", entry.id, key))
+            self.runner.submit(label, fn, tag=Work("upscale", entry.id, key), on_started=self._upscale_started,
+                               on_progress=self._upscale_progress, on_done=self._upscaled,
+                               on_failed=self._upscale_failed, on_cancelled=self._upscale_cancelled)
         if unreadable:
             self.status_label.setText(f"Upscaling {len(todo)} image(s); {unreadable} unreadable file(s) skipped")
         self._set_busy(True)
@@ -503,20 +515,15 @@ class MainWindow(QMainWindow):
         if not busy and self.status_label.text().startswith(("Metrics for", "Starting the metrics")):
             self.status_label.setText(self._summary)  # what the last run did, not what the metrics did
 
-    # --- job signals -------------------------------------------------------------------
-    def _job_started(self, job: Job) -> None:
-        if _kind(job) in _BACKGROUND and self.runner.busy:
+    # --- job signals: what every job shows in the status bar; each job's own handlers do the rest ----------
+    def _job_started(self, job: Job, background: bool) -> None:
+        if background and self.runner.busy:
             return  # the engine's job keeps the status bar
         self._set_busy(True)
         self.status_label.setText(job.label)
-        if _kind(job) == "upscale":
-            entry = self.session.get(job.tag[1])
-            if entry is not None:
-                entry.status, entry.message = Status.RUNNING, ""
-                self.queue.update_entry(entry)
 
-    def _job_progress(self, job: Job, p: Progress) -> None:
-        if job.cancel.cancelled or (_kind(job) in _BACKGROUND and self.runner.busy):
+    def _job_progress(self, job: Job, p: Progress, background: bool) -> None:
+        if job.cancel.cancelled or (background and self.runner.busy):
             return
         if p.total > 0:
             self.progress_bar.setRange(0, 1000)
@@ -524,42 +531,32 @@ class MainWindow(QMainWindow):
         else:
             self.progress_bar.setRange(0, 0)  # busy indicator: length unknown
         self.status_label.setText(f"{job.label}: {p.message}" if p.message and p.message != job.label else job.label)
-        percent = f"{p.fraction:.0%}" if p.total > 0 else ""
-        self.eta_label.setText(" \u00b7 ".join(filter(None, [percent, _eta(p.eta_s)])))
-        if _kind(job) == "upscale" and (entry := self.session.get(job.tag[1])) is not None:
-            step = "loading model" if p.info.get("stage") == "load" else ""
-            entry.message = " ".join(filter(None, [step, percent]))
-            self.queue.update_entry(entry)
-
-    def _job_finished(self, job: Job, result) -> None:
-        kind = _kind(job)
-        if kind == "upscale":
-            self._upscaled(job.tag[1], result)
-        elif kind == "load":
-            self._loaded(job.tag[1], job.tag[2], result)
-        elif kind == "metrics":
-            self._metrics_ended(job)
-        elif kind == "save":
-            self.notice.show_message(f"Saved {result}")
-        elif kind == "fetch":
-            self._fetched(result)
+        self.eta_label.setText(" \u00b7 ".join(filter(None, [_percent(p), eta_text(p.eta_s)])))
 
     def _job_failed(self, job: Job, message: str) -> None:
-        kind = _kind(job)
-        if kind in ("upscale", "load") and isinstance(job.error, ImageError):
-            self._unreadable(job.tag[1], job.error, counted=kind == "upscale")
-        elif kind == "upscale":
-            self._set_entry_status(job.tag[1], Status.FAILED, message)
-        elif kind == "metrics":
-            self._metrics_ended(job, failure=message)
         self.notice.show_message(message, error=True)
 
-    def _job_cancelled(self, job: Job) -> None:
-        kind = _kind(job)
-        if kind == "upscale":
-            self._set_entry_status(job.tag[1], Status.CANCELLED, "")
-        elif kind == "metrics":
-            self._metrics_ended(job)
+    def _upscale_started(self, job: Job) -> None:
+        entry = self.session.get(job.tag.entry_id)
+        if entry is not None:
+            entry.status, entry.message = Status.RUNNING, ""
+            self.queue.update_entry(entry)
+
+    def _upscale_progress(self, job: Job, p: Progress) -> None:
+        if job.cancel.cancelled or (entry := self.session.get(job.tag.entry_id)) is None:
+            return
+        step = "loading model" if p.info.get("stage") == "load" else ""
+        entry.message = " ".join(filter(None, [step, _percent(p)]))
+        self.queue.update_entry(entry)
+
+    def _upscale_failed(self, job: Job, message: str) -> None:
+        if isinstance(job.error, ImageError):
+            self._unreadable(job.tag.entry_id, job.error, counted=True)
+        else:
+            self._set_entry_status(job.tag.entry_id, Status.FAILED, message)
+
+    def _upscale_cancelled(self, job: Job) -> None:
+        self._set_entry_status(job.tag.entry_id, Status.CANCELLED, "")
 
     def _jobs_idle(self) -> None:
         """The engine's queue is empty: report the run, then compute the metrics that waited for it."""
@@ -602,7 +599,8 @@ class MainWindow(QMainWindow):
             self.compare.view.placeholder = f"{entry.path.name} cannot be read: {text}"
             self.compare.view.viewport().update()
 
-    def _upscaled(self, entry_id: int, result: tasks.Upscaled) -> None:
+    def _upscaled(self, job: Job, result: tasks.Upscaled) -> None:
+        entry_id = job.tag.entry_id
         entry = self.session.get(entry_id)
         if entry is None:
             return  # removed while it ran
@@ -631,15 +629,20 @@ class MainWindow(QMainWindow):
         benchmark = self.cfg.benchmark
         if entry.input_for(benchmark) is not None or entry.status is Status.FAILED:
             return
-        if any(j.tag and j.tag[0] in ("load", "upscale") and j.tag[1] == entry.id for j in self.runner.pending()):
+        if any(j.tag.kind in ("load", "upscale") and j.tag.entry_id == entry.id for j in self.runner.pending()):
             return
         self.compare.view.placeholder = f"Reading {entry.path.name}\u2026"
         self.compare.view.viewport().update()
         self.runner.submit(f"Reading {entry.path.name}", tasks.load_job(entry.path, benchmark, entry.inputs),
-                           tag=("load", entry.id, benchmark))
+                           tag=Work("load", entry.id, benchmark), on_done=self._loaded, on_failed=self._load_failed)
 
-    def _loaded(self, entry_id: int, benchmark: bool, inputs) -> None:
-        entry = self.session.get(entry_id)
+    def _load_failed(self, job: Job, message: str) -> None:
+        if isinstance(job.error, ImageError):
+            self._unreadable(job.tag.entry_id, job.error, counted=False)
+
+    def _loaded(self, job: Job, inputs) -> None:
+        benchmark = job.tag.key
+        entry = self.session.get(job.tag.entry_id)
         if entry is None:
             return
         if entry.input_for(benchmark) is None:
@@ -681,7 +684,7 @@ class MainWindow(QMainWindow):
             self.request_metrics(entry, self.cfg.benchmark)
 
     def _upscales_queued(self) -> bool:
-        return any(_kind(job) == "upscale" for job in self.runner.pending())
+        return any(job.tag.kind == "upscale" for job in self.runner.pending())
 
     def _defer_metrics(self) -> None:
         """Make way for an upscale: stop the metrics and compute them again once the upscales have ended.
@@ -689,10 +692,10 @@ class MainWindow(QMainWindow):
         A metric call already running cannot be interrupted; it finishes on its own thread, beside the upscale.
         """
         for job in self.metrics_runner.pending():
-            if _kind(job) == "metrics" and not job.cancel.cancelled:
+            if job.tag.kind == "metrics" and not job.cancel.cancelled:
                 job.cancel.cancel()
                 self._gave_way.add(job.id)
-                self._metrics_later[(job.tag[1], job.tag[2])] = None
+                self._metrics_later[(job.tag.entry_id, job.tag.key)] = None
         self.compare.refresh()
 
     def request_metrics(self, entry: ImageEntry, benchmark: bool) -> None:
@@ -736,13 +739,16 @@ class MainWindow(QMainWindow):
         self._metrics_pending |= pending
         self.compare.refresh()
         scored: dict[str, dict[str, tasks.Metric]] = {}
-        self.metrics_runner.submit(f"Metrics for {entry.path.name}",
-                                   tasks.metrics_job(requests, self.cfg.device, scored),
-                                   tag=("metrics", entry.id, benchmark, pending, scored))
+        self.metrics_runner.submit(
+            f"Metrics for {entry.path.name}", tasks.metrics_job(requests, self.cfg.device, scored),
+            tag=Work("metrics", entry.id, benchmark),
+            on_done=lambda job, _: self._metrics_ended(job, pending, scored),
+            on_failed=lambda job, message: self._metrics_ended(job, pending, scored, message),
+            on_cancelled=lambda job: self._metrics_ended(job, pending, scored))
 
-    def _metrics_ended(self, job: Job, failure: str = "") -> None:
+    def _metrics_ended(self, job: Job, pending: set, scored: dict, failure: str = "") -> None:
         """Keep what a metrics job scored, finished or not; on a failure the rest say why."""
-        _, entry_id, benchmark, pending, scored = job.tag
+        entry_id, benchmark = job.tag.entry_id, job.tag.key
         self._metrics_pending.difference_update(pending)
         entry = self.session.get(entry_id)
         if entry is not None:
@@ -761,7 +767,8 @@ class MainWindow(QMainWindow):
 
     def fetch_metric_models(self) -> None:
         self.status_label.setText("Fetching metric models\u2026")
-        self.runner.submit("Fetching metric models", tasks.fetch_metrics_job(), tag=("fetch",))
+        self.runner.submit("Fetching metric models", tasks.fetch_metrics_job(), tag=Work("fetch"),
+                           on_done=lambda job, files: self._fetched(files))
         self._set_busy(True)
 
     def _fetched(self, files: list) -> None:
@@ -850,7 +857,8 @@ class MainWindow(QMainWindow):
             return None
         job = self.runner.submit(f"Saving {Path(path).name}",
                                  tasks.save_job(out.picture, Path(path), entry.path, quality or self.cfg.quality),
-                                 tag=("save", entry.id))
+                                 tag=Work("save", entry.id),
+                                 on_done=lambda job, saved: self.notice.show_message(f"Saved {saved}"))
         self._set_busy(True)
         return job
 
@@ -891,19 +899,5 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-_BACKGROUND = ("metrics", "metrics-warmup")  # jobs of the metrics thread: the engine's own go first
-
-
-def _kind(job: Job) -> str | None:
-    return job.tag[0] if job.tag else None
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"ETA {seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"ETA {seconds // 60} min {seconds % 60:02d} s"
-    return f"ETA {seconds} s"
+def _percent(p: Progress) -> str:
+    return f"{p.fraction:.0%}" if p.total > 0 else ""
