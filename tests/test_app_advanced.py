@@ -15,6 +15,7 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
+from engine.quant.precision import parse_precision
 
 QStandardPaths.setTestModeEnabled(True)
 REPO = Path(__file__).resolve().parents[1]
@@ -163,7 +164,8 @@ def test_sweep_shows_its_table_and_plots_and_offers_the_recommended_plan(qtbot, 
         assert image is not None and not image.isNull()
     assert list(form.offered) == [plan]
     qtbot.mouseClick(form.offered[plan], Qt.MouseButton.LeftButton)
-    assert window.precision_combo.currentData() == plan == window.cfg.precision
+    # The picker holds the plan's key: an all-32-bit recommendation is fp32 (the float path).
+    assert window.precision_combo.currentData() == parse_precision(plan).key == window.cfg.precision
 
     # The same output again: every row is reused, only the report is rewritten.
     form.start()

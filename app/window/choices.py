@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 
 from app import tasks
 from app.session import ResultKey, precision_label
+from engine.errors import MPSRError
 
 BUILTIN_MODELS = (("ESRGAN", "esrgan"), ("SRGAN", "srgan"))
 BUILTIN_PRECISIONS = ("fp32", "int8", "mixed")
@@ -56,14 +57,27 @@ class ChoicesMixin:
         self.cfg.model = spec
         self.model_combo.setCurrentIndex(self.model_combo.findData(spec))
 
-    def set_precision(self, spec: str) -> None:
-        """Choose a precision: "fp32", "int8", "mixed", a plan like "16,8,8,16", or a plan/artifact file."""
-        spec = str(spec)
+    def set_precision(self, text: str) -> bool:
+        """Choose a precision: "fp32", "int8", "mixed", a plan like "16,8,8,16", or a plan/artifact file.
+
+        The text is read once, here: the picker, the settings and result keys hold the precision's key, so
+        "FP32" or "32,32,32,32" is fp32. Text that names no precision is a one-line notice; the choice stays.
+        """
+        # engine.quant loads torch: imported when a precision is chosen, not when the window starts.
+        from engine.quant.precision import parse_precision
+
+        try:
+            spec = parse_precision(str(text)).key
+        except MPSRError as err:
+            self.notice.show_message(str(err), error=True)
+            self.precision_combo.setCurrentIndex(max(0, self.precision_combo.findData(self.cfg.precision)))
+            return False
         if self.precision_combo.findData(spec) < 0:
             self.cfg.extra_precisions = [spec] + [p for p in self.cfg.extra_precisions if p != spec][:9]
             self._fill_precision_combo()
         self.cfg.precision = spec
         self.precision_combo.setCurrentIndex(self.precision_combo.findData(spec))
+        return True
 
     def _model_activated(self, index: int) -> None:
         data = self.model_combo.itemData(index)
@@ -94,7 +108,7 @@ class ChoicesMixin:
             self.cfg.precision = data
             return
         if spec:
-            self.set_precision(spec)
+            self.set_precision(spec)  # on bad text: a notice, and the picker goes back
         else:
             self.precision_combo.setCurrentIndex(self.precision_combo.findData(self.cfg.precision))
 
