@@ -53,6 +53,7 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
         self._run_counts: dict[Status, int] = {}
         self._summary = "Ready"  # the status line once everything has ended
         self._settings_dialog = None
+        self._lab = None
 
         self.setWindowTitle("MPSR")
         self.setWindowIcon(resources.app_icon())
@@ -216,6 +217,17 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
         self._settings_dialog.show()
         self._settings_dialog.raise_()
         return self._settings_dialog
+
+    def open_lab(self):
+        """Tools > Lab: the QAT and sweep forms in a window beside this one (they are in Settings too)."""
+        from app.lab_window import LabWindow
+
+        if self._lab is None:
+            self._lab = LabWindow(self.runner, lambda: self.cfg.device, self.set_precision, self)
+        self._lab.set_models(self.cfg.extra_models, self.cfg.model)
+        self._lab.show()
+        self._lab.raise_()
+        return self._lab
 
     def _settings_applied(self) -> None:
         self.compare.compute_pi = self.cfg.compute_pi

@@ -93,6 +93,23 @@ def test_qat_runs_and_its_artifact_goes_to_the_precision_picker(qtbot, window, t
     assert not form.offered[str(artifact)].isEnabled()
 
 
+def test_the_lab_window_runs_qat_beside_the_main_window(qtbot, window, tiny_rrdb_file, hr_dir, tmp_path):
+    """Tools > Lab: a window of its own (not modal), on the main window's runner, feeding its precision picker."""
+    window.cfg.device = "cpu"
+    window.lab_action.trigger()
+    lab = window._lab
+    assert lab.isVisible() and not lab.isModal() and lab.isWindow()
+    form = _qat(lab, tiny_rrdb_file, hr_dir, tmp_path / "lab" / "tiny-mixed", steps=1)
+    assert form.start(confirm=False) is form.running
+    assert window.busy  # the main window's status bar and Cancel see the lab's job
+    _idle(qtbot, window)
+    artifact = tmp_path / "lab" / "tiny-mixed.safetensors"
+    assert form.result == artifact and artifact.is_file()
+    qtbot.mouseClick(form.offered[str(artifact)], Qt.MouseButton.LeftButton)
+    assert window.precision_combo.currentData() == str(artifact) == window.cfg.precision
+    assert window.open_lab() is lab  # one lab window, brought back
+
+
 def test_cancel_mid_qat_leaves_no_artifact_and_the_rerun_resumes(qtbot, window, tiny_rrdb_file, hr_dir, tmp_path):
     out = tmp_path / "cancel.safetensors"
     form = _qat(_pane(window), tiny_rrdb_file, hr_dir, out, steps=400)

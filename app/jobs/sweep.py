@@ -56,9 +56,9 @@ def sweep_estimate_job(values: dict):
 
 def _finished_rows(values: dict, plans: list[str]) -> int:
     """Rows of ``plans`` already in the output folder's sweep of the same method and steps."""
-    from engine.sweep import load_sweep
+    from engine.sweep.store import FILE, load_sweep
 
-    path = Path(values["out"]) / "sweep.json"
+    path = Path(values["out"]) / FILE
     if not path.is_file():
         return 0
     try:

@@ -78,9 +78,9 @@ class SweepForm(JobForm):
         return sweep_job(values)
 
     def _resume_note(self, values: dict) -> str | None:
-        from engine.sweep import load_sweep
+        from engine.sweep.store import FILE, load_sweep
 
-        path = Path(values["out"]) / "sweep.json"
+        path = Path(values["out"]) / FILE
         if not path.is_file():
             return None
         try:

@@ -65,6 +65,8 @@ class MenusMixin:
             self.input_view_actions[mode] = act
         self.fetch_action = self._action("&Fetch metric models", self.fetch_metric_models,
                                          tip="Download the Ma (NRQM) model that PI needs (online only)")
+        self.lab_action = self._action("&Lab: QAT and sweeps\u2026", self.open_lab, "Ctrl+L",
+                                       "Retrain for a precision plan or run a sensitivity sweep, in a window of its own")
         self.settings_action = self._action("&Settings\u2026", self.open_settings, [K.Preferences, "Ctrl+,"])
         self.about_action = self._action("&About MPSR", self.show_about, K.HelpContents)
 
@@ -86,7 +88,7 @@ class MenusMixin:
         view_menu.addSeparator()
         view_menu.addAction(self.bench_action)
         tools_menu = menu.addMenu("&Tools")
-        tools_menu.addActions([self.fetch_action, self.settings_action])
+        tools_menu.addActions([self.fetch_action, self.lab_action, self.settings_action])
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.about_action)
 
