@@ -36,8 +36,14 @@ class Job:
     label: str
     fn: JobFn
     cancel: CancelToken = field(default_factory=CancelToken)
-    tag: Any = None  # whatever the submitter needs to route the result (e.g. a queue row)
+    tag: Any = None  # what the job is about, for callers that look through the pending jobs
     error: BaseException | None = None  # why it failed, for callers that act on the kind of error
+    # The submitter's own handlers, called on the GUI thread before the runner's signals go out.
+    on_started: Callable[[Job], None] | None = None
+    on_progress: Callable[[Job, Progress], None] | None = None
+    on_done: Callable[[Job, Any], None] | None = None
+    on_failed: Callable[[Job, str], None] | None = None
+    on_cancelled: Callable[[Job], None] | None = None
 
 
 def describe_error(err: BaseException) -> str:
@@ -110,35 +116,54 @@ class JobRunner(QObject):
         self._worker = _Worker()
         self._worker.moveToThread(self._thread)
         self._submit.connect(self._worker.run)
-        self._worker.started.connect(self.started)
-        self._worker.progress.connect(self.progress)
+        self._worker.started.connect(self._on_started)
+        self._worker.progress.connect(self._on_progress)
         # Bound slots of this GUI-thread object: Qt queues the calls into the GUI thread.
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
         self._worker.cancelled.connect(self._on_cancelled)
         self._thread.start()
 
-    def submit(self, label: str, fn: JobFn, tag: Any = None) -> Job:
-        job = Job(next(self._ids), label, fn, tag=tag)
+    def submit(self, label: str, fn: JobFn, tag: Any = None, **handlers: Callable) -> Job:
+        """Queue ``fn``; ``handlers`` (on_started, on_progress, on_done, on_failed, on_cancelled) get its outcome."""
+        job = Job(next(self._ids), label, fn, tag=tag, **handlers)
         self._pending[job.id] = job
         self._submit.emit(job)
         return job
 
+    @Slot(object)
+    def _on_started(self, job: Job) -> None:
+        if job.on_started is not None:
+            job.on_started(job)
+        self.started.emit(job)
+
+    @Slot(object, object)
+    def _on_progress(self, job: Job, p: Progress) -> None:
+        if job.on_progress is not None:
+            job.on_progress(job, p)
+        self.progress.emit(job, p)
+
     @Slot(object, object)
     def _on_finished(self, job: Job, result: Any) -> None:
         self._pending.pop(job.id, None)
+        if job.on_done is not None:
+            job.on_done(job, result)
         self.finished.emit(job, result)
         self._maybe_idle()
 
     @Slot(object, str)
     def _on_failed(self, job: Job, message: str) -> None:
         self._pending.pop(job.id, None)
+        if job.on_failed is not None:
+            job.on_failed(job, message)
         self.failed.emit(job, message)
         self._maybe_idle()
 
     @Slot(object)
     def _on_cancelled(self, job: Job) -> None:
         self._pending.pop(job.id, None)
+        if job.on_cancelled is not None:
+            job.on_cancelled(job)
         self.cancelled.emit(job)
         self._maybe_idle()
 

@@ -136,6 +136,23 @@ def test_precision_other_than_fp32(qtbot, window, tmp_path):
         assert window.notice.is_error()
 
 
+def test_a_precision_is_read_once_where_it_is_typed(window):
+    """"FP32" and "32,32,32,32" are fp32 (one result key, the float path), not a quantized plan."""
+    for text in ("FP32", "32,32,32,32"):
+        window.set_precision("int8")
+        assert window.set_precision(text)
+        assert window.cfg.precision == window.precision_combo.currentData() == "fp32"
+        assert window.current_key().precision == "fp32"
+    assert window.precision_combo.findData("FP32") < 0 and window.precision_combo.findData("32,32,32,32") < 0
+
+
+def test_a_precision_that_names_nothing_is_a_notice_and_the_choice_stays(window):
+    window.set_precision("mixed")
+    assert not window.set_precision("12,8,8,16")
+    assert window.notice.is_error() and "unknown precision '12'" in window.notice.text()
+    assert window.cfg.precision == window.precision_combo.currentData() == "mixed"
+
+
 def test_unreadable_file_shows_error_and_queue_goes_on(qtbot, window, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_text("this is not a picture")

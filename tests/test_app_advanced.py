@@ -15,6 +15,7 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
+from engine.quant.precision import parse_precision
 
 QStandardPaths.setTestModeEnabled(True)
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +93,23 @@ def test_qat_runs_and_its_artifact_goes_to_the_precision_picker(qtbot, window, t
     assert not form.offered[str(artifact)].isEnabled()
 
 
+def test_the_lab_window_runs_qat_beside_the_main_window(qtbot, window, tiny_rrdb_file, hr_dir, tmp_path):
+    """Tools > Lab: a window of its own (not modal), on the main window's runner, feeding its precision picker."""
+    window.cfg.device = "cpu"
+    window.lab_action.trigger()
+    lab = window._lab
+    assert lab.isVisible() and not lab.isModal() and lab.isWindow()
+    form = _qat(lab, tiny_rrdb_file, hr_dir, tmp_path / "lab" / "tiny-mixed", steps=1)
+    assert form.start(confirm=False) is form.running
+    assert window.busy  # the main window's status bar and Cancel see the lab's job
+    _idle(qtbot, window)
+    artifact = tmp_path / "lab" / "tiny-mixed.safetensors"
+    assert form.result == artifact and artifact.is_file()
+    qtbot.mouseClick(form.offered[str(artifact)], Qt.MouseButton.LeftButton)
+    assert window.precision_combo.currentData() == str(artifact) == window.cfg.precision
+    assert window.open_lab() is lab  # one lab window, brought back
+
+
 def test_cancel_mid_qat_leaves_no_artifact_and_the_rerun_resumes(qtbot, window, tiny_rrdb_file, hr_dir, tmp_path):
     out = tmp_path / "cancel.safetensors"
     form = _qat(_pane(window), tiny_rrdb_file, hr_dir, out, steps=400)
@@ -154,15 +172,17 @@ def test_sweep_shows_its_table_and_plots_and_offers_the_recommended_plan(qtbot, 
     plan = data["recommendations"]["stage"]["plan"]
     text = form.results.toPlainText()
     assert all(row["plan"] in text for row in data["rows"])
-    assert f"Stage plan for quality loss <= 0.5 dB PSNR-Y (fastest): {plan}" in text
-    assert "recommended (stage)" in text and "sweep.md" in text
+    # The pane shows the engine's sweep.md: its recommendation table names the plan as the stage plan.
+    assert "Recommendation for quality loss <= 0.5 dB PSNR-Y (fastest)" in text and "sweep.md" in text
+    assert re.search(rf"{re.escape(plan)}\s+stage plan, exact search over 17 measured rows", text)
     doc = form.results.document()
     for name in data["files"]["plots"].values():
         image = doc.resource(QTextDocument.ResourceType.ImageResource, QUrl(name))
         assert image is not None and not image.isNull()
     assert list(form.offered) == [plan]
     qtbot.mouseClick(form.offered[plan], Qt.MouseButton.LeftButton)
-    assert window.precision_combo.currentData() == plan == window.cfg.precision
+    # The picker holds the plan's key: an all-32-bit recommendation is fp32 (the float path).
+    assert window.precision_combo.currentData() == parse_precision(plan).key == window.cfg.precision
 
     # The same output again: every row is reused, only the report is rewritten.
     form.start()

@@ -125,7 +125,7 @@ def sweep_inputs(folder: Path) -> tuple[str, Path]:
 
 
 def shoot_main(window, photo: Path, tmp: Path, out: Path) -> None:
-    from app.compare_panel import INPUT, output_id
+    from app.panels.compare import INPUT, output_id
     from app.session import ResultKey
 
     window.add_paths([make_input(photo, tmp)])

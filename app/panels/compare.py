@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from app import imaging
 from app.compare_view import PLACEHOLDER, CompareView, Layer
-from app.metrics_panel import MetricsPanel
+from app.panels.metrics import MetricsPanel
 from app.session import ImageEntry, Output, ResultKey
 from app.tasks import FAILED, MODEL_MISSING, TOO_SMALL, UNDEFINED, Metric
 

@@ -1,0 +1,1 @@
+"""What the app runs on its worker threads: job factories and time estimates, without Qt."""

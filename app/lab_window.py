@@ -1,0 +1,41 @@
+"""Tools > Lab: QAT retraining and sensitivity sweeps in a window of their own.
+
+A long run can be watched here while the main window is used; the same forms stay in Settings > Advanced.
+Jobs go through the main window's runner, and a finished plan reaches its precision picker (``use_plan``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+
+from app import resources
+from app.panels.job_form import UsePlan
+from app.panels.sweep import SweepForm
+from app.panels.training import QatForm
+from app.screen_fit import fit_to_screen
+from app.worker import JobRunner
+
+PREFERRED_SIZE = QSize(760, 820)
+
+
+class LabWindow(QWidget):
+    def __init__(self, runner: JobRunner, device: Callable[[], str], use_plan: UsePlan | None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setWindowTitle("MPSR Lab")
+        self.setWindowIcon(resources.app_icon())
+        self.qat = QatForm(runner, device, use_plan)
+        self.sweep = SweepForm(runner, device, use_plan)
+        self.jobs = QTabWidget()
+        self.jobs.addTab(self.qat, QatForm.title)
+        self.jobs.addTab(self.sweep, SweepForm.title)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.jobs)
+        fit_to_screen(self, PREFERRED_SIZE)
+
+    def set_models(self, models: list[str], current: str) -> None:
+        for form in (self.qat, self.sweep):
+            form.set_models(models, current)
