@@ -110,6 +110,18 @@ def test_unknown_format_version(artifact):
     _refused(artifact, "version '99'")
 
 
+@pytest.mark.parametrize("headroom", ["not json", "[1, 2]", json.dumps({"body.inner.conv": "high"})])
+def test_damaged_int8_headroom(artifact, headroom):
+    """The headroom decides which convs run exact on a CPU without VNNI: a damaged one is refused, not guessed."""
+    _rewrite(artifact, metadata={"int8_headroom": headroom})
+    _refused(artifact, "corrupt artifact metadata")
+
+
+def test_the_int8_headroom_survives_a_round_trip(artifact):
+    qmodel, _ = load_artifact(artifact)
+    assert qmodel.int8_headroom and all(v >= 0 for v in qmodel.int8_headroom.values())
+
+
 def test_read_info_reads_only_metadata(artifact):
     info = read_info(artifact)
     assert str(info.plan) == "16,8,8,16" and info.arch == "rrdbnet"

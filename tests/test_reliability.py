@@ -25,6 +25,8 @@ import safetensors.torch
 import torch
 from PIL import Image
 
+from test_quant_util import one_thread  # noqa: F401  (one_thread: autouse fixture)
+
 from engine import upscaler as upscaler_module
 from engine.cli import main
 from engine.quant import quantize, save_artifact
@@ -33,14 +35,6 @@ from engine.weights import save_model
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_TRAIN = ["--num-feat", "8", "--num-block", "1", "--batch", "2", "--patch", "12"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
+from test_quant_util import one_thread  # noqa: F401  (one_thread: autouse fixture)
+
 from engine.errors import MPSRError
 from engine.jobs import Cancelled, CancelToken
 from engine.quant import CalibrationSpec, load_artifact, quantize
@@ -24,14 +26,6 @@ from engine.weights import load_model, save_model
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"num_feat": 8, "num_block": 1, "batch": 4, "patch": 12}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

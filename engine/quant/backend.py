@@ -34,12 +34,12 @@ from torch.ao.nn.quantized import FloatFunctional
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 
 from .graph import QuantizedGenerator, build
+from .kernels import ENGINE
 from .modules import INT16_MAX, INT16_MIN, FakeQuant16, Int16Conv2d, PReLU8, PReLUQAT, Requant16
 from .overflow import Int8Conv2d, guard
 from .plan import Plan, Precision
 
 NAME = "torch.ao-eager-onednn"
-ENGINE = "onednn"
 
 _16BIT = {"dtype": torch.qint32, "quant_min": INT16_MIN, "quant_max": INT16_MAX, "qscheme": torch.per_tensor_symmetric}
 _16BIT_WEIGHT = {
