@@ -17,6 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from engine.errors import MPSRError  # noqa: E402
 from engine.quant import calibration_images, load_artifact, save_artifact  # noqa: E402
 from engine.quant.overflow import LIMIT, guard, measure_headroom  # noqa: E402
 from engine.weights.cache import sha256_file, write_atomic  # noqa: E402
@@ -28,7 +29,11 @@ def main() -> int:
     args = parser.parse_args()
     images = calibration_images()
     for path in args.artifacts:
-        qmodel, info = load_artifact(path)
+        try:
+            qmodel, info = load_artifact(path)
+        except MPSRError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         guard(qmodel, measure_headroom(qmodel, images))
         save_artifact(qmodel, path, info.card)
         sidecar = path.with_suffix(".json")
