@@ -81,11 +81,16 @@ class UpscalerInfo:
     name: str  # the model spec the user chose: "esrgan", "srgan" or a file path
     display_name: str
     arch: str
-    precision: str
+    precision: str  # the PrecisionSpec's key
     size_bytes: int  # on disk: the fp32 weights or the quantized artifact
     device: str
     scale: int = 4
+    precision_label: str = ""  # the PrecisionSpec's label (a file by its name); the key when not given
     notice: str = ""  # a fallback the user should know about, e.g. fp32 where no int8 kernels exist
+
+    def __post_init__(self) -> None:
+        if not self.precision_label:
+            object.__setattr__(self, "precision_label", self.precision)  # frozen: set once, here
 
 
 class Upscaler:
@@ -250,6 +255,7 @@ def make_upscaler(
         display_name=minfo.display_name,
         arch=minfo.arch,
         precision=spec.key,
+        precision_label=spec.label,
         size_bytes=size,
         device=device,
         scale=minfo.scale,

@@ -28,6 +28,8 @@ from engine import files
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 
+from .errors import ImageTooSmall, MetricModelMissing, MetricUnavailable
+
 BORDER = 4
 NIQE_PARAMS = Path(__file__).resolve().parents[2] / "resources" / "niqe" / "niqe_pris_params.mat"
 MA_MODEL_FILE = "NRQM_model.mat"
@@ -37,32 +39,6 @@ MA_MIN_SIDE = 45
 
 
 _LABELS = {"psnr": "PSNR", "ssim": "SSIM", "niqe": "NIQE", "ma": "Ma"}
-
-
-class MetricUnavailable(MPSRError):
-    """A metric cannot be computed here; ``reason`` says why, as a code callers can branch on:
-    ``model-missing`` (a model or parameter file is absent), ``image-too-small``, ``undefined`` (the score does
-    not exist for this image, e.g. a flat one)."""
-
-    MODEL_MISSING, IMAGE_TOO_SMALL, UNDEFINED = "model-missing", "image-too-small", "undefined"
-
-    def __init__(self, message: str, path=None, *, reason: str = UNDEFINED) -> None:
-        super().__init__(message, path)
-        self.reason = reason
-
-
-class MetricModelMissing(MetricUnavailable):
-    """A file the metric needs is not installed (the Ma model for PI: :func:`fetch_metric_models`)."""
-
-    def __init__(self, message: str, path=None) -> None:
-        super().__init__(message, path, reason=MetricUnavailable.MODEL_MISSING)
-
-
-class ImageTooSmall(MetricUnavailable):
-    """The image is below the metric's minimum size."""
-
-    def __init__(self, message: str, path=None) -> None:
-        super().__init__(message, path, reason=MetricUnavailable.IMAGE_TOO_SMALL)
 
 
 def metric_cache_dir() -> Path:

@@ -3,7 +3,7 @@
 ``mpsr eval``, sweeps, the report tables and the app read this registry; adding a metric is one
 :func:`register` call and nothing else. A metric's function gets a :class:`Sample` (the output, its
 references, the shared pyiqa scorer) and returns its value, or a mapping of row fields when it yields
-several (PI also gives Ma). It raises :class:`~engine.metrics.iqa.MetricUnavailable`, with a ``reason``
+several (PI also gives Ma). It raises :class:`~engine.metrics.errors.MetricUnavailable`, with a ``reason``
 code, when it cannot run.
 """
 
@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import iqa
+from .errors import MetricModelMissing, MetricUnavailable
+
+if TYPE_CHECKING:  # the scorer module loads torch; the registry is read before it is (the app's start-up)
+    from .iqa import IQA
 
 HR, FP32 = "hr", "fp32"  # what a metric compares with: the ground truth, or the fp32 output of the same input
 
@@ -36,7 +39,7 @@ class Sample:
     sr: np.ndarray
     hr: np.ndarray | None = None
     fp32: np.ndarray | None = None
-    scorer: iqa.IQA | None = None
+    scorer: IQA | None = None
     _values: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def reference(self, kind: str) -> np.ndarray:
@@ -45,15 +48,20 @@ class Sample:
             raise ValueError(f"this metric needs the {'ground truth' if kind == HR else 'fp32 output'}")
         return ref
 
+    def remember(self, key: str, result: Any) -> None:
+        """Take metric ``key``'s result (a value, or the :class:`MetricUnavailable` it raised) as already known,
+        so metrics built on it (PI on NIQE) reuse it instead of computing it again."""
+        self._values[key] = result
+
     def value(self, key: str) -> Any:
         """The result of metric ``key`` on this sample (its failure, once, re-raised to every caller)."""
         if key not in self._values:
             try:
                 self._values[key] = get(key).compute(self)
-            except iqa.MetricUnavailable as err:
+            except MetricUnavailable as err:
                 self._values[key] = err
         result = self._values[key]
-        if isinstance(result, iqa.MetricUnavailable):
+        if isinstance(result, MetricUnavailable):
             raise result
         return result
 
@@ -70,6 +78,7 @@ class Metric:
     field: str = ""  # the row field of its value (default: the key)
     also: tuple[Column, ...] = ()  # further row fields it fills, shown before its own column
     selectable: bool = True  # chosen by the user; False: added by the evaluation itself (fidelity to fp32)
+    description: str = ""  # one sentence for tooltips and help: what it measures
 
     @property
     def needs_reference(self) -> bool:
@@ -86,6 +95,14 @@ class Metric:
     @property
     def columns(self) -> tuple[Column, ...]:
         return (*self.also, Column(self.row_key, self.header, self.digits))
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    def text(self, value: float) -> str:
+        """``value`` as tables and the app show it: the metric's digits and unit."""
+        return f"{value:.{self.digits}f} {self.unit}" if self.unit else f"{value:.{self.digits}f}"
 
     def fields(self, result: float | Mapping[str, float | None]) -> dict[str, float | None]:
         return dict(result) if isinstance(result, Mapping) else {self.row_key: result}
@@ -148,7 +165,7 @@ def score(keys: Iterable[str], sample: Sample, check: Callable[[], None] | None 
         metric = get(key)
         try:
             scores.update(metric.fields(sample.value(key)))
-        except iqa.MetricUnavailable as err:
+        except MetricUnavailable as err:
             for column in metric.columns:
                 scores.setdefault(column.key, None)
             unavailable[key] = str(err)
@@ -158,17 +175,27 @@ def score(keys: Iterable[str], sample: Sample, check: Callable[[], None] | None 
 
 
 def _pi(s: Sample) -> dict[str, float]:
+    from . import iqa
+
+    if missing := iqa.ma_missing_message():  # the reason the user can act on, before NIQE's
+        raise MetricModelMissing(missing)
     niqe = s.value("niqe")  # first: it is cheap, and if it is undefined the slow Ma is not needed
     ma = s.scorer.ma(s.sr)
     return {"ma": ma, "pi": iqa.pi_from(ma, niqe)}
 
 
 for _metric in (
-    Metric("psnr", "PSNR-Y", "dB", True, HR, lambda s: s.scorer.psnr_y(s.sr, s.reference(HR)), 2, "psnr_y"),
-    Metric("ssim", "SSIM-Y", "", True, HR, lambda s: s.scorer.ssim_y(s.sr, s.reference(HR)), 4, "ssim_y"),
-    Metric("niqe", "NIQE", "", False, None, lambda s: s.scorer.niqe(s.sr), 3),
-    Metric("pi", "PI", "", False, None, _pi, 3, also=(Column("ma", "Ma", 3),)),
+    Metric("psnr", "PSNR-Y", "dB", True, HR, lambda s: s.scorer.psnr_y(s.sr, s.reference(HR)), 2, "psnr_y",
+           description="PSNR on luma against the ground truth"),
+    Metric("ssim", "SSIM-Y", "", True, HR, lambda s: s.scorer.ssim_y(s.sr, s.reference(HR)), 4, "ssim_y",
+           description="SSIM on luma against the ground truth"),
+    Metric("niqe", "NIQE", "", False, None, lambda s: s.scorer.niqe(s.sr), 3,
+           description="Naturalness Image Quality Evaluator; lower looks more natural. No reference needed"),
+    Metric("pi", "PI", "", False, None, _pi, 3, also=(Column("ma", "Ma", 3),),
+           description="Perceptual Index, 0.5*((10 - Ma) + NIQE); lower looks more natural. Needs the Ma (NRQM) "
+                       "model file"),
     Metric("psnr_fp32", "PSNR to fp32", "dB", True, FP32, lambda s: s.scorer.psnr_y(s.sr, s.reference(FP32)), 2,
-           selectable=False),
+           selectable=False, description="How close this output is to the same generator's fp32 output "
+                                         "(higher = closer)"),
 ):
     register(_metric)
