@@ -13,6 +13,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+# The float precision's key (engine.quant.precision.FLOAT_KEY); the window uses it before torch is loaded.
+FLOAT_PRECISION = "fp32"
+# Sources of a side of the comparison besides the outputs: the input (enlarged) and, in benchmark mode, the original.
+INPUT = "input"
+REFERENCE = "reference"
+
 
 class Status(Enum):
     WAITING = "waiting"
@@ -25,8 +31,22 @@ class Status(Enum):
 @dataclass(frozen=True)
 class ResultKey:
     model: str  # the spec given to make_upscaler: "esrgan", "srgan" or a file path
-    precision: str  # "fp32", "int8", "mixed", "16,8,8,16" or an artifact path
+    precision: str  # a PrecisionSpec's key: "fp32", "int8", "mixed", "8,8,32,32" or a plan/artifact path
     benchmark: bool = False  # True: the input was the image downscaled x4, the image is the reference
+
+    def at(self, precision: str) -> ResultKey:
+        """The same generator and mode at another precision (key)."""
+        return ResultKey(self.model, precision, self.benchmark)
+
+
+def output_id(key: ResultKey) -> str:
+    """An output as a source of the comparison (the benchmark flag is the mode, not part of the source)."""
+    return f"out:{key.model}|{key.precision}"
+
+
+def metric_id(source_id: str, input_view: str) -> str:
+    """Where a source's scores are kept: the input's depend on how it was enlarged for the view."""
+    return f"{INPUT}:{input_view}" if source_id == INPUT else source_id
 
 
 @dataclass
@@ -38,7 +58,7 @@ class Output:
 
     @property
     def label(self) -> str:
-        return f"{self.info.display_name} {precision_label(self.key.precision)}"
+        return f"{self.info.display_name} {self.info.precision_label}"
 
 
 @dataclass
@@ -59,7 +79,7 @@ class ImageEntry:
     input_error: str = ""  # why the file cannot be read; such an entry is skipped, not retried
     inputs: Inputs | None = None
     outputs: dict[ResultKey, Output] = field(default_factory=dict)
-    # metrics[benchmark][source name] -> engine metric dict; source names come from source_names().
+    # metrics[benchmark][metric_id] -> {registry metric key: tasks.Score}
     metrics: dict[bool, dict[str, dict]] = field(default_factory=lambda: {False: {}, True: {}})
 
     def input_for(self, benchmark: bool):
@@ -70,13 +90,6 @@ class ImageEntry:
 
     def outputs_for(self, benchmark: bool) -> list[Output]:
         return [o for k, o in self.outputs.items() if k.benchmark == benchmark]
-
-
-def precision_label(precision: str) -> str:
-    """Short text for a precision spec: artifact and plan files by their name."""
-    if "/" in precision or "\\" in precision or precision.endswith((".json", ".safetensors")):
-        return Path(precision).name
-    return precision
 
 
 class Session:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from app import imaging
-from app.session import Inputs, Output, ResultKey, precision_label
+from app.session import Inputs, Output, ResultKey
 from engine.errors import MPSRError
 from engine.jobs import CancelToken, Progress, ProgressFn, ProgressTracker, check
 from engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
@@ -32,17 +32,17 @@ class RunSettings:
     overlap: int = DEFAULT_OVERLAP
 
 
-# Why a metric has no value, from the type of the engine's error; the panel words each one.
-MODEL_MISSING, TOO_SMALL, UNDEFINED, FAILED = "model missing", "too small", "undefined", "failed"
+# Not a metric's reason code (engine.metrics.MetricUnavailable has those): the scoring itself failed.
+FAILED = "failed"
 
 
 @dataclass
-class Metric:
+class Score:
     """One number for the metrics panel, or why there is none."""
 
     value: float | None
     reason: str = ""  # why value is None: the engine's one-line message
-    kind: str = ""  # why value is None: MODEL_MISSING, TOO_SMALL, UNDEFINED or FAILED
+    code: str = ""  # why value is None: a MetricUnavailable reason code, or FAILED
 
 
 @dataclass
@@ -76,7 +76,10 @@ class Engine:
             self._upscalers.move_to_end(cache_key)
             return self._upscalers[cache_key]
         # Loading is a step of its own: a quantized precision is calibrated on first use (a minute for ESRGAN).
-        loading = in_step(progress, f"Loading {Path(key.model).name} at {precision_label(key.precision)}", "load")
+        from engine.quant.precision import parse_precision
+
+        label = parse_precision(key.precision).label
+        loading = in_step(progress, f"Loading {Path(key.model).name} at {label}", "load")
         loading(Progress(0, 0))
         up = make_upscaler(
             key.model, key.precision, tile=settings.tile, overlap=settings.overlap, device=device,
@@ -145,83 +148,70 @@ def upscale_job(
 
 @dataclass
 class MetricRequest:
-    """One picture to score: no-reference metrics, plus fidelity to ``fp32`` and to ``reference`` if given."""
+    """One picture to score with metrics of the engine's registry (:func:`app.compute.metric_requests` picks them),
+    with the fp32 output and the ground truth they may compare with."""
 
     name: str
     rgb: np.ndarray
     fp32: np.ndarray | None = None
     reference: np.ndarray | None = None
-    want: tuple[str, ...] = ("NIQE", "PI", "PSNR to fp32", "PSNR-Y", "SSIM-Y")
-    known: dict[str, Metric] = field(default_factory=dict)  # scores it already has (PI reuses NIQE)
+    want: tuple[str, ...] = ()  # registry keys
+    known: dict[str, Score] = field(default_factory=dict)  # scores it already has (PI reuses NIQE)
     label: str = ""  # for the status bar
     enlarge: str = ""  # "nearest" or "bicubic": score ``rgb`` enlarged x4 (done here, off the GUI thread)
 
 
 def metrics_job(
-    requests: list[MetricRequest], device: str = "auto", out: dict[str, dict[str, Metric]] | None = None
+    requests: list[MetricRequest], device: str = "auto", out: dict[str, dict[str, Score]] | None = None
 ) -> Callable[[ProgressFn, CancelToken], dict]:
-    """Scores as ``{request name: {metric name: Metric}}``; a metric that cannot be computed says why.
+    """Scores as ``{request name: {metric key: Score}}``; a metric that cannot be computed says why.
 
     Scores go into ``out`` as they are computed, so a cancelled job still leaves the ones it finished.
     """
     out = {} if out is None else out
 
-    def run(progress: ProgressFn, cancel: CancelToken) -> dict[str, dict[str, Metric]]:
-        from engine.metrics import get_iqa
+    def run(progress: ProgressFn, cancel: CancelToken) -> dict[str, dict[str, Score]]:
+        from engine.metrics import get_iqa, registry
 
         iqa = get_iqa(None if device == "auto" else device)
-        calls = [(r, name) for r in requests for name in r.want if _applies(name, r)]
+        calls = [(r, key) for r in requests for key in r.want]
         tracker = ProgressTracker(progress, len(calls), "Computing metrics")
-        enlarged: dict[str, np.ndarray] = {}
-        for i, (r, name) in enumerate(calls):
+        samples: dict[str, registry.Sample] = {}
+        for i, (r, key) in enumerate(calls):
             check(cancel)
-            tracker.update(i, f"{name} of {r.label or r.name}")
-            if r.enlarge and r.name not in enlarged:
-                enlarged[r.name] = imaging.enlarge(r.rgb, 4, r.enlarge).astype(np.float32) / 255.0
-            scores = out.setdefault(r.name, {})
-            scores[name] = _score(iqa, name, replace(r, rgb=enlarged.get(r.name, r.rgb)), {**r.known, **scores})
+            metric = registry.get(key)
+            tracker.update(i, f"{metric.label} of {r.label or r.name}")
+            if r.name not in samples:
+                samples[r.name] = _sample(r, iqa)
+            out.setdefault(r.name, {})[key] = _score(samples[r.name], metric)
         tracker.update(len(calls), "Metrics done")
         return out
 
     return run
 
 
-def _applies(name: str, r: MetricRequest) -> bool:
-    if name in ("NIQE", "PI"):
-        return True
-    if name == "PSNR to fp32":
-        return r.fp32 is not None
-    return name in ("PSNR-Y", "SSIM-Y") and r.reference is not None
+def _sample(r: MetricRequest, iqa):
+    from engine.metrics import MetricUnavailable, registry
+
+    rgb = imaging.enlarge(r.rgb, 4, r.enlarge).astype(np.float32) / 255.0 if r.enlarge else r.rgb
+    sample = registry.Sample(rgb, hr=r.reference, fp32=r.fp32, scorer=iqa)
+    for key, known in r.known.items():
+        if known.value is not None:
+            sample.remember(key, known.value)
+        elif known.code != FAILED:  # a metric built on it is blank for the same reason
+            sample.remember(key, MetricUnavailable(known.reason, reason=known.code))
+    return sample
 
 
-def _score(iqa, name: str, r: MetricRequest, known: dict[str, Metric]) -> Metric:
-    from engine.metrics import ImageTooSmall, MetricModelMissing, MetricUnavailable, ma_missing_message, pi_from
+def _score(sample, metric) -> Score:
+    from engine.metrics import MetricUnavailable
 
     try:
-        if name == "NIQE":
-            return Metric(iqa.niqe(r.rgb))
-        if name == "PI":
-            if missing := ma_missing_message():  # the reason the user can act on comes first
-                raise MetricModelMissing(missing)
-            niqe = known.get("NIQE")
-            if niqe is None:
-                return Metric(iqa.pi(r.rgb))
-            if niqe.value is None:  # PI is made of NIQE: it is blank for the same reason
-                return replace(niqe)
-            return Metric(pi_from(iqa.ma(r.rgb), niqe.value))
-        if name == "PSNR to fp32":
-            return Metric(iqa.psnr_y(r.rgb, r.fp32))
-        if name == "PSNR-Y":
-            return Metric(iqa.psnr_y(r.rgb, r.reference))
-        return Metric(iqa.ssim_y(r.rgb, r.reference))
-    except MetricModelMissing as err:
-        return Metric(None, str(err), MODEL_MISSING)
-    except ImageTooSmall as err:
-        return Metric(None, str(err), TOO_SMALL)
+        return Score(metric.fields(sample.value(metric.key))[metric.row_key])
     except MetricUnavailable as err:
-        return Metric(None, str(err), UNDEFINED)
+        return Score(None, str(err), err.reason)
     except MPSRError as err:
-        return Metric(None, str(err), FAILED)
+        return Score(None, str(err), FAILED)
 
 
 def save_job(picture, target: Path, source: Path, quality: int) -> Callable[[ProgressFn, CancelToken], Path]:

@@ -392,17 +392,17 @@ def test_the_upscale_runs_first_and_its_metrics_after_it(qtbot, window, tmp_path
     window.runner.started.connect(lambda job: events.append(("start", job.tag[0])))
     window.runner.finished.connect(lambda job, _: events.append(("end", job.tag[0])))
     window.metrics_runner.started.connect(lambda job: events.append(("start", "metrics")))
-    score = tasks._score
-    scored = []  # appended on the metrics thread, read after it is idle
-    monkeypatch.setattr(tasks, "_score", lambda iqa, name, r, known: scored.append(f"{name} of {r.label}")
-                        or score(iqa, name, r, known))
+    score, sample = tasks._score, tasks._sample
+    scored = []  # appended on the metrics thread, read after it is idle: each source, then its metrics
+    monkeypatch.setattr(tasks, "_sample", lambda r, iqa: scored.append(r.label) or sample(r, iqa))
+    monkeypatch.setattr(tasks, "_score", lambda s, metric: scored.append(metric.label) or score(s, metric))
     window.add_paths([_photo(tmp_path / "p.png", 40, 32)])
     window.upscale()  # pressed before the input was even read
     _idle(qtbot, window)
     assert events[:4] == [("start", "load"), ("end", "load"), ("start", "upscale"), ("end", "upscale")]
     assert events[4:] == [("start", "metrics")]
     # The new output is scored first, the input last.
-    assert scored == ["NIQE of Tiny RRDB fp32", "PI of Tiny RRDB fp32", "NIQE of the input", "PI of the input"]
+    assert scored == ["Tiny RRDB fp32", "NIQE", "PI", "the input", "NIQE", "PI"]
 
 
 def test_an_upscale_does_not_wait_for_metrics_that_are_running(qtbot, window, tmp_path, monkeypatch, no_ma_model):
@@ -436,7 +436,7 @@ def test_an_upscale_does_not_wait_for_metrics_that_are_running(qtbot, window, tm
     # Computed again once the upscales were done: the input's and the outputs' scores are all there.
     scores = first.metrics[False]
     assert set(scores) == {"input:bicubic", "out:" + window.cfg.model + "|fp32"}
-    assert all("NIQE" in v and "PI" in v for v in scores.values())
+    assert all("niqe" in v and "pi" in v for v in scores.values())
 
 
 def test_one_notice_for_pi_and_a_reason_for_every_blank(qtbot, window, tmp_path, no_ma_model):

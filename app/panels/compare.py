@@ -22,19 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import imaging
+from app import imaging, qimage
 from app.compare_view import PLACEHOLDER, CompareView, Layer
+from app.compute import OPTIONAL_METRIC, panel_metrics
 from app.panels.metrics import MetricsPanel
-from app.session import ImageEntry, Output, ResultKey
-from app.tasks import FAILED, MODEL_MISSING, TOO_SMALL, UNDEFINED, Metric
+from app.session import FLOAT_PRECISION, INPUT, REFERENCE, ImageEntry, Output, metric_id, output_id
+from app.tasks import FAILED, Score
+from engine.metrics import MetricUnavailable, registry
 
-INPUT = "input"
-REFERENCE = "reference"
 _INPUT_LABEL = {"nearest": "Input (nearest x4)", "bicubic": "Input (bicubic x4)"}
-
-
-def output_id(key: ResultKey) -> str:
-    return f"out:{key.model}|{key.precision}"
 
 
 class ComparePanel(QWidget):
@@ -188,9 +184,11 @@ class ComparePanel(QWidget):
         missing = next((m for m in notices if m is not None), None)
         self.metrics_notice.setVisible(missing is not None)
         if missing is not None:
-            self.metrics_notice.setText("PI needs the Ma model, which is not installed: Tools > Fetch metric models "
-                                        "(online), or turn PI off in Settings.")
-            self.metrics_notice.setToolTip(missing.reason)
+            metric, score = missing
+            off = f", or turn {metric.label} off in Settings" if metric.key == OPTIONAL_METRIC else ""
+            self.metrics_notice.setText(f"{metric.label} needs a model file that is not installed: Tools > Fetch "
+                                        f"metric models (online){off}.")
+            self.metrics_notice.setToolTip(score.reason)
 
     # --- pixels ----------------------------------------------------------------------------
     def label_for(self, source_id: str) -> str:
@@ -229,13 +227,13 @@ class ComparePanel(QWidget):
         if source_id == INPUT and self.input_view == "nearest":
             # Small pixmap drawn x4 without smoothing: nearest-neighbour at no memory cost.
             if key not in self._pixmaps:
-                self._pixmaps[key] = QPixmap.fromImage(imaging.to_qimage(self._rgb(INPUT)))
+                self._pixmaps[key] = QPixmap.fromImage(qimage.to_qimage(self._rgb(INPUT)))
             return Layer(self._pixmaps[key], self.label_for(source_id), scale=4)
         if key not in self._pixmaps:
             arr = self.array(source_id)
             if arr is None:
                 return None
-            self._pixmaps[key] = QPixmap.fromImage(imaging.to_qimage(arr))
+            self._pixmaps[key] = QPixmap.fromImage(qimage.to_qimage(arr))
         return Layer(self._pixmaps[key], self.label_for(source_id))
 
     def _update_difference(self, a_id: str | None, b_id: str | None) -> None:
@@ -248,15 +246,14 @@ class ComparePanel(QWidget):
             return
         heat, full = imaging.heatmap(a, b)
         legend = f"black = identical, bright yellow = difference of {full:.0f}/255 or more"
-        self.view.set_difference(Layer(QPixmap.fromImage(imaging.to_qimage(heat)), "difference"), legend)
+        self.view.set_difference(Layer(QPixmap.fromImage(qimage.to_qimage(heat)), "difference"), legend)
 
     # --- numbers ---------------------------------------------------------------------------
     def metric_id(self, source_id: str) -> str:
-        """Scores are per source; the input's depend on how it was enlarged."""
-        return f"{INPUT}:{self.input_view}" if source_id == INPUT else source_id
+        return metric_id(source_id, self.input_view)
 
-    def _update_metrics(self, side: str, source_id: str | None) -> Metric | None:
-        """Fill one side's numbers, each blank one saying why; returns PI's result if its model is missing."""
+    def _update_metrics(self, side: str, source_id: str | None) -> tuple[registry.Metric, Score] | None:
+        """Fill one side's numbers, each blank one saying why; returns a metric whose model file is missing."""
         panel = self.metrics.side(side)
         if self.entry is None or not source_id:
             panel.show_values("", {})
@@ -266,32 +263,42 @@ class ComparePanel(QWidget):
         out = self.output_for(source_id)
         waiting = (self.entry.id, self.benchmark) in self.later
         values: dict[str, tuple[str, str]] = {}
-        for name in ("NIQE", "PI", "PSNR-Y", "SSIM-Y", "PSNR to fp32"):
-            computing = (self.entry.id, self.benchmark, f"{mid}/{name}") in self.pending
-            values[name] = _format_metric(name, scores.get(name), computing, waiting)
-        if not self.compute_pi:
-            values["PI"] = ("off", "PI is turned off in Settings > General")
-        if not self.benchmark:
-            tip = ("Turn on View > Benchmark mode: the image is downscaled x4 first, and the output is "
-                   "scored against the original")
-            values["PSNR-Y"] = values["SSIM-Y"] = ("needs benchmark mode", tip)
-        elif source_id == REFERENCE:
-            values["PSNR-Y"] = values["SSIM-Y"] = ("is the reference", "")
+        missing = None
+        for metric in panel_metrics():
+            score = scores.get(metric.key)
+            computing = (self.entry.id, self.benchmark, f"{mid}/{metric.key}") in self.pending
+            values[metric.label] = self._why_blank(metric, source_id, out) or _format(metric, score, computing,
+                                                                                      waiting)
+            if missing is None and score is not None and score.code == MetricUnavailable.MODEL_MISSING and (
+                    self.compute_pi or metric.key != OPTIONAL_METRIC):
+                missing = (metric, score)
         no_model = ("-", "Not an output: no generator ran")
         if out is None:
-            values["PSNR to fp32"] = ("only for outputs", "How close an output is to its generator's fp32 output")
             values.update(dict.fromkeys(("Inference time", "Model size", "Runs on"), no_model))
         else:
             values["Inference time"] = (f"{out.seconds:.2f} s", "")
             values["Model size"] = (_megabytes(out.info.size_bytes), "")
-            values["Runs on"] = (f"{out.info.device}, {out.info.precision}", out.info.arch)
-            if out.key.precision == "fp32":
-                values["PSNR to fp32"] = ("(this is fp32)", "")
-            elif ResultKey(out.key.model, "fp32", self.benchmark) not in self.entry.outputs:
-                values["PSNR to fp32"] = ("needs the fp32 output", "Upscale this image at fp32 too")
+            values["Runs on"] = (f"{out.info.device}, {out.info.precision_label}", out.info.arch)
         panel.show_values(self.label_for(source_id), values)
-        pi = scores.get("PI")
-        return pi if self.compute_pi and pi is not None and pi.kind == MODEL_MISSING else None
+        return missing
+
+    def _why_blank(self, metric: registry.Metric, source_id: str, out: Output | None) -> tuple[str, str] | None:
+        """The text of a metric this source does not get, and why; None when it gets one."""
+        if metric.key == OPTIONAL_METRIC and not self.compute_pi:
+            return ("off", f"{metric.label} is turned off in Settings > General")
+        if metric.reference == registry.HR:
+            if not self.benchmark:
+                return ("needs benchmark mode", _BENCHMARK_TIP)
+            if source_id == REFERENCE:
+                return ("is the reference", "")
+        if metric.reference == registry.FP32:
+            if out is None:
+                return ("only for outputs", "How close an output is to its generator's fp32 output")
+            if out.key.precision == FLOAT_PRECISION:
+                return ("(this is fp32)", "")
+            if out.key.at(FLOAT_PRECISION) not in self.entry.outputs:
+                return ("needs the fp32 output", "Upscale this image at fp32 too")
+        return None
 
 
 class _WholeScroll(QScrollArea):
@@ -302,28 +309,26 @@ class _WholeScroll(QScrollArea):
         return hint.grownBy(self.contentsMargins()) if self.widget() is not None else super().sizeHint()
 
 
+_BENCHMARK_TIP = ("Turn on View > Benchmark mode: the image is downscaled x4 first, and the output is scored "
+                  "against the original")
 _BLANK = {
-    MODEL_MISSING: "n/a: model missing",
-    TOO_SMALL: "n/a: image too small",
-    UNDEFINED: "n/a: flat image",
+    MetricUnavailable.MODEL_MISSING: "n/a: model missing",
+    MetricUnavailable.IMAGE_TOO_SMALL: "n/a: image too small",
+    MetricUnavailable.UNDEFINED: "n/a: flat image",
     FAILED: "failed",
 }
 
 
-def _format_metric(name: str, metric: Metric | None, computing: bool, waiting: bool) -> tuple[str, str]:
-    if metric is None:
+def _format(metric: registry.Metric, score: Score | None, computing: bool, waiting: bool) -> tuple[str, str]:
+    if score is None:
         if waiting:  # before "computing": a job that gave way to the upscale may still be finishing a call
             return ("after the upscale", "Metrics are computed once the queued upscales have ended")
         if computing:
             return ("\u2026", "being computed")
         return ("-", "")
-    if metric.value is None:
-        return (_BLANK.get(metric.kind, "n/a"), metric.reason)
-    if name in ("PSNR-Y", "PSNR to fp32"):
-        return (f"{metric.value:.2f} dB", "")
-    if name == "SSIM-Y":
-        return (f"{metric.value:.4f}", "")
-    return (f"{metric.value:.3f}", "lower is better")
+    if score.value is None:
+        return (_BLANK.get(score.code, "n/a"), score.reason)
+    return (metric.text(score.value), metric.direction)
 
 
 def _megabytes(n: int) -> str:

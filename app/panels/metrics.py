@@ -5,16 +5,19 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QWidget
 
-ROWS = ("PI", "NIQE", "PSNR-Y", "SSIM-Y", "PSNR to fp32", "Inference time", "Model size", "Runs on")
-ROW_TIPS = {
-    "PI": "Perceptual Index, 0.5*((10 - Ma) + NIQE); lower looks more natural. Needs the Ma (NRQM) model file.",
-    "NIQE": "Naturalness Image Quality Evaluator; lower looks more natural. No reference needed.",
-    "PSNR-Y": "PSNR on luma against the reference, benchmark mode only (the image is downscaled x4 first).",
-    "SSIM-Y": "SSIM on luma against the reference, benchmark mode only.",
-    "PSNR to fp32": "How close this output is to the same generator's fp32 output (higher = closer).",
+from app.compute import panel_metrics
+
+# Rows below the metrics of the engine's registry (app.compute.panel_metrics), with their tooltips.
+RUN_ROWS = {
     "Inference time": "Time spent in the generator for this image, excluding reading and writing.",
     "Model size": "Size on disk of the weights or quantized artifact.",
+    "Runs on": "",
 }
+
+
+def _rows() -> dict[str, str]:
+    """Row name -> tooltip: each metric by its label, then the run's facts."""
+    return {**{m.label: f"{m.description}." if m.description else "" for m in panel_metrics()}, **RUN_ROWS}
 
 
 class SideMetrics(QGroupBox):
@@ -25,12 +28,12 @@ class SideMetrics(QGroupBox):
         form = QFormLayout(self)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setVerticalSpacing(2)
-        for name in ROWS:
+        for name, tip in _rows().items():
             label = QLabel(name)
             value = QLabel("-")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setObjectName(f"metric_{side}_{name}")
-            label.setToolTip(ROW_TIPS.get(name, ""))
+            label.setToolTip(tip)
             form.addRow(label, value)
             self._values[name] = value
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import tasks
-from app.session import ResultKey, precision_label
+from app.session import ResultKey
 from engine.errors import MPSRError
 
 BUILTIN_MODELS = (("ESRGAN", "esrgan"), ("SRGAN", "srgan"))
@@ -41,7 +41,9 @@ class ChoicesMixin:
         for p in BUILTIN_PRECISIONS:
             combo.addItem(p, p)
         for spec in self.cfg.extra_precisions:
-            combo.addItem(precision_label(spec), spec)
+            # A kept precision is a PrecisionSpec key: a plan's name (no "/"), or a file's path shown by its
+            # name, as PrecisionSpec.label does; read here without parsing, before torch is loaded.
+            combo.addItem(Path(spec).name, spec)
             combo.setItemData(combo.count() - 1, spec, Qt.ItemDataRole.ToolTipRole)
         combo.insertSeparator(combo.count())
         combo.addItem("Per-stage plan\u2026", _CUSTOM_PLAN)

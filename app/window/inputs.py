@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
 )
 
-from app import imaging
+from app import qimage
 from app.session import ImageEntry
 from engine.errors import MPSRError
 
@@ -109,7 +109,7 @@ class InputsMixin:
         while target.exists():
             target = target.with_name(f"{target.stem.split('~')[0]}~{n}.png")
             n += 1
-        rgb = imaging.qimage_to_array(image).astype("float32") / 255.0
+        rgb = qimage.qimage_to_array(image).astype("float32") / 255.0
         return write_image(target, Picture(rgb=rgb, alpha=None, bits=8))
 
     def remove_entries(self, ids: list[int]) -> None:

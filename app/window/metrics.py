@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from app import tasks
-from app.panels.compare import INPUT, REFERENCE, output_id
-from app.session import ImageEntry, ResultKey
+from app import compute, tasks
+from app.session import ImageEntry
 from app.window.work import Work
 from app.worker import Job
+from engine.metrics import MetricUnavailable
 
 
 class MetricsMixin:
@@ -41,38 +41,15 @@ class MetricsMixin:
             self._metrics_later[(entry.id, benchmark)] = None
             self.compare.refresh()
             return
-        scores = entry.metrics[benchmark]
-        reference = entry.inputs.reference.rgb if benchmark else None
-        no_ref = ("NIQE", "PI") if self.cfg.compute_pi else ("NIQE",)
-        requests: list[tasks.MetricRequest] = []
-
-        def want(source: str, names: tuple[str, ...]) -> tuple[str, ...]:
-            have = scores.get(source, {})
-            busy = self._metrics_pending
-            return tuple(n for n in names if n not in have and (entry.id, benchmark, f"{source}/{n}") not in busy)
-
-        for out in reversed(entry.outputs_for(benchmark)):
-            fp32 = entry.outputs.get(ResultKey(out.key.model, "fp32", benchmark))
-            fp32_rgb = fp32.picture.rgb if fp32 is not None and fp32 is not out else None
-            extra = (("PSNR-Y", "SSIM-Y") if benchmark else ()) + (("PSNR to fp32",) if fp32_rgb is not None else ())
-            source = output_id(out.key)
-            if names := want(source, no_ref + extra):
-                requests.append(tasks.MetricRequest(source, out.picture.rgb, fp32=fp32_rgb, reference=reference,
-                                                    want=names, known=dict(scores.get(source, {})), label=out.label))
-        input_id = f"{INPUT}:{self.cfg.input_view}"
-        if names := want(input_id, no_ref + (("PSNR-Y", "SSIM-Y") if benchmark else ())):
-            requests.append(tasks.MetricRequest(
-                input_id, entry.input_for(benchmark).rgb, reference=reference, want=names,
-                known=dict(scores.get(input_id, {})), label="the input", enlarge=self.cfg.input_view))
-        if benchmark and (names := want(REFERENCE, no_ref)):
-            requests.append(tasks.MetricRequest(REFERENCE, reference, want=names,
-                                                known=dict(scores.get(REFERENCE, {})), label="the original"))
+        busy = {item[2] for item in self._metrics_pending if item[:2] == (entry.id, benchmark)}
+        requests = compute.metric_requests(entry, benchmark, compute_pi=self.cfg.compute_pi,
+                                           input_view=self.cfg.input_view, busy=busy)
         if not requests:
             return
         pending = {(entry.id, benchmark, f"{r.name}/{n}") for r in requests for n in r.want}
         self._metrics_pending |= pending
         self.compare.refresh()
-        scored: dict[str, dict[str, tasks.Metric]] = {}
+        scored: dict[str, dict[str, tasks.Score]] = {}
         self.metrics_runner.submit(
             f"Metrics for {entry.path.name}", tasks.metrics_job(requests, self.cfg.device, scored),
             tag=Work("metrics", entry.id, benchmark),
@@ -92,7 +69,7 @@ class MetricsMixin:
                 for item in pending:
                     source, name = item[2].rsplit("/", 1)
                     entry.metrics[benchmark].setdefault(source, {}).setdefault(
-                        name, tasks.Metric(None, failure, tasks.FAILED))
+                        name, tasks.Score(None, failure, tasks.FAILED))
         self.compare.refresh()
         if job.id in self._gave_way:  # stopped for an upscale: the rest is computed after it
             self._gave_way.discard(job.id)
@@ -109,10 +86,11 @@ class MetricsMixin:
         if not files:
             self.notice.show_message("All metric models are already installed.")
             return
-        self.notice.show_message("Installed " + ", ".join(str(f) for f in files) + "; PI will be computed now.")
+        self.notice.show_message("Installed " + ", ".join(str(f) for f in files) + "; the metrics that needed them "
+                                 "will be computed now.")
         for entry in self.session:
             for scores in entry.metrics.values():
                 for values in scores.values():
-                    if "PI" in values and values["PI"].value is None:
-                        del values["PI"]
+                    for key in [k for k, score in values.items() if score.code == MetricUnavailable.MODEL_MISSING]:
+                        del values[key]
         self._request_metrics_current()

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths
 
 from app import tasks
-from app.session import ImageEntry, precision_label
+from app.session import ImageEntry
 from app.settings import SAVE_FORMATS
 from app.widgets import SaveDialog
 from app.window.work import Work
@@ -53,10 +53,10 @@ class SavingMixin:
         """``<folder>/<name>_<model>_<precision>_x4.<ext>``: each generator and precision keeps its own file."""
         from engine.imageio import default_output_path
 
-        tag = "_".join(filter(None, [Path(out.key.model).stem, precision_label(out.key.precision)]))
+        tag = "_".join(filter(None, [Path(out.key.model).stem, out.info.precision_label]))
         safe = "".join(c if c.isalnum() or c in "-_.," else "-" for c in tag)
         ext = SAVE_FORMATS.get(self.cfg.save_format, ".png")
-        return default_output_path(entry.path, self.save_folder(entry), suffix=f"_{safe}_x4", ext=ext)
+        return default_output_path(entry.path, self.save_folder(entry), suffix=f"_{safe}_x{out.info.scale}", ext=ext)
 
     def save_dialog(self) -> None:
         dialog = self.make_save_dialog()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app import tasks
+from app import compute, tasks
 from app.jobs.eta import eta_text
-from app.panels.compare import INPUT, output_id
-from app.session import ResultKey, Status, precision_label
+from app.session import Status
 from app.window.work import Work
 from app.worker import Job
 from engine.errors import ImageError
@@ -25,7 +24,7 @@ class UpscalingMixin:
         """
         key = self.current_key()
         queued = {j.tag.entry_id for j in self.runner.pending() if j.tag == Work("upscale", j.tag.entry_id, key)}
-        todo = [e for e in self.session if key not in e.outputs and e.id not in queued and not e.input_error]
+        todo = compute.upscale_todo(self.session, key, queued)
         if not len(self.session):
             self.notice.show_message("Add images first: drop them on the window, paste, or press Ctrl+O.", error=True)
             return 0
@@ -169,12 +168,11 @@ class UpscalingMixin:
         entry.inputs = result.inputs
         out = result.output
         entry.outputs[out.key] = out
-        short = f"{Path(out.key.model).stem} {precision_label(out.key.precision)}"  # the queue is narrow
+        short = f"{Path(out.key.model).stem} {out.info.precision_label}"  # the queue is narrow
         self._set_entry_status(entry_id, Status.DONE, f"{short} in {out.seconds:.1f} s")
         if self.queue.current_entry_id() == entry_id and self.cfg.benchmark == out.key.benchmark:
-            fp32 = ResultKey(out.key.model, "fp32", out.key.benchmark)
-            a = output_id(fp32) if out.key.precision != "fp32" and fp32 in entry.outputs else INPUT
-            self.compare.show_entry(entry, self.cfg.benchmark, self.cfg.input_view, a=a, b=output_id(out.key))
+            a, b = compute.sides_after_upscale(entry, out.key)
+            self.compare.show_entry(entry, self.cfg.benchmark, self.cfg.input_view, a=a, b=b)
         self.request_metrics(entry, out.key.benchmark)
 
 
