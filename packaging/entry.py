@@ -23,7 +23,7 @@ def main() -> int:
         sys.argv = ["pip", *sys.argv[3:]]
         runpy.run_module("pip", run_name="__main__", alter_sys=True)
         return 0
-    from engine.cli import main as cli_main
+    from app.cli import main as cli_main
 
     return cli_main()
 

@@ -10,7 +10,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtGui import QPixmap
 
-from app import imaging
+from app import imaging, qimage
 from app.compare_view import CompareView, Layer
 from app.settings import AppSettings
 from app.worker import JobRunner, describe_error
@@ -20,7 +20,7 @@ from engine.jobs import Cancelled, Progress
 
 def _layer(w: int, h: int, label: str, scale: int = 1, value: int = 128) -> Layer:
     rgb = np.full((h, w, 3), value, np.uint8)
-    return Layer(QPixmap.fromImage(imaging.to_qimage(rgb)), label, scale)
+    return Layer(QPixmap.fromImage(qimage.to_qimage(rgb)), label, scale)
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_enlarge_nearest_repeats_pixels_and_qimage_round_trip():
     big = imaging.enlarge(rgb, 4, "nearest")
     assert big.shape == (8, 12, 3) and (big[:4, :4] == rgb[0, 0]).all()
     assert imaging.enlarge(rgb, 4, "bicubic").shape == (8, 12, 3)
-    assert (imaging.qimage_to_array(imaging.to_qimage(rgb)) == rgb).all()
+    assert (qimage.qimage_to_array(qimage.to_qimage(rgb)) == rgb).all()
 
 
 def test_errors_become_one_readable_line():
