@@ -73,7 +73,7 @@ class _State:
     def pair(self, job: Job, i: int) -> tuple[np.ndarray, np.ndarray]:
         if i not in self.pairs:
             path = job.images[i]
-            self.pairs[i] = prepare_pair(imageio.read_image(path).rgb, path)
+            self.pairs[i] = prepare_pair(imageio.read_image(path).rgb, path, scale=self.info.scale)
         return self.pairs[i]
 
 
