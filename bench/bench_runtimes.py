@@ -153,7 +153,7 @@ def prepare(spec: str, dest: Path) -> None:
     from engine.weights import load_model
 
     model, info = load_model(spec)
-    images = calibration_images()
+    images = calibration_images(scale=info.scale)
     for plan in ("int8", "mixed"):
         load_precision(model, info, plan)
     recipe = {"recipe": RECIPE, "sha256": info.card.get("sha256") if info.card else None, "versions": _versions()}

@@ -94,7 +94,7 @@ class UpscalerInfo:
 
 
 class Upscaler:
-    """Runs a x4 generator (any module mapping float 1x3xHxW in [0,1] to 1x3x4Hx4W) over images."""
+    """Runs a x``info.scale`` generator (any module mapping float 1x3xHxW in [0,1] to 1x3x(sH)x(sW)) over images."""
 
     def __init__(
         self,

@@ -231,7 +231,7 @@ def test_calibration_progress_and_cancel(tiny_rrdb):
 
 
 def test_default_calibration_images_are_lr_samples():
-    images = calibration_images()
+    images = calibration_images(scale=4)
     assert images and all(img.dtype == np.float32 and img.ndim == 3 and img.max() <= 1 for img in images)
     assert not any("Set5" in str(p) or "Set14" in str(p) for p in SAMPLES_DIR.iterdir())
 
@@ -240,7 +240,7 @@ def test_calibration_patches_from_a_folder(tmp_path):
     from PIL import Image
 
     Image.fromarray((photo(400, 300, 0, 0) * 255).astype(np.uint8)).save(tmp_path / "a.png")
-    images = calibration_images(CalibrationSpec(str(tmp_path), count=3, patch=32))
+    images = calibration_images(CalibrationSpec(str(tmp_path), count=3, patch=32), scale=4)
     assert len(images) == 3 and all(img.shape == (32, 32, 3) for img in images)
 
 
@@ -249,11 +249,11 @@ def test_calibration_skips_unreadable_images_and_names_a_folder_without_any(tmp_
 
     Image.fromarray((photo(400, 300, 0, 0) * 255).astype(np.uint8)).save(tmp_path / "a.png")
     (tmp_path / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    images = calibration_images(CalibrationSpec(str(tmp_path), count=2, patch=32))
+    images = calibration_images(CalibrationSpec(str(tmp_path), count=2, patch=32), scale=4)
     assert len(images) == 1 and "b.jpg" in caplog.text
     (tmp_path / "a.png").unlink()
     with pytest.raises(MPSRError, match=f"{tmp_path}: no readable image"):
-        calibration_images(CalibrationSpec(str(tmp_path), count=2, patch=32))
+        calibration_images(CalibrationSpec(str(tmp_path), count=2, patch=32), scale=4)
 
 
 def test_srgan_full_size_builds_all_presets():

@@ -27,14 +27,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("artifacts", type=Path, nargs="+")
     args = parser.parse_args()
-    images = calibration_images()
+    images: dict[int, list] = {}  # calibration patches per scale
     for path in args.artifacts:
         try:
             qmodel, info = load_artifact(path)
         except MPSRError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        guard(qmodel, measure_headroom(qmodel, images))
+        if qmodel.scale not in images:
+            images[qmodel.scale] = calibration_images(scale=qmodel.scale)
+        guard(qmodel, measure_headroom(qmodel, images[qmodel.scale]))
         save_artifact(qmodel, path, info.card)
         sidecar = path.with_suffix(".json")
         if sidecar.is_file():

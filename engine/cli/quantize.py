@@ -63,7 +63,7 @@ def _quantize(args: argparse.Namespace, out: Path) -> int:
     cancel = cancel_token()
     start = time.perf_counter()
     with progress_bar("reading calibration images", unit="image") as bar:
-        images = calibration_images(spec, progress=bar, cancel=cancel)
+        images = calibration_images(spec, progress=bar, cancel=cancel, scale=info.scale)
     with progress_bar(f"calibrating {info.display_name} ({plan.name})", unit="patch") as bar:
         qmodel = quantize(model, plan, calib=images, observer=args.observer,
                           progress=bar, cancel=cancel)

@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="measure which stages/blocks tolerate int8 and recommend a plan for a budget",
         description=(
             "Quantize a generator with many precision plans (PTQ, or QAT for --steps steps per plan) and "
-            "evaluate each on a folder of HR images (LR = bicubic /4): size, latency, PSNR-Y, SSIM-Y, NIQE, "
+            "evaluate each on a folder of HR images (LR = bicubic 1/scale of the model): size, latency, PSNR-Y, SSIM-Y, NIQE, "
             "PI and PSNR to the fp32 output. Spaces: 'stages' = the 15 subsets of the four stages at int8 "
             "(the paper's Figure 7), 'grid' = all 81 stage plans over fp32/int16/int8, 'blocks' = all int8 "
             "with one block kept at 16 bits, per block. fp32 and the paper's mixed plan are always measured. "

@@ -17,7 +17,7 @@ from engine.jobs import CancelToken, check
 
 from . import iqa, registry
 
-Infer = Callable[[np.ndarray], np.ndarray]  # HxWx3 float LR -> x4 float output in [0, 1]
+Infer = Callable[[np.ndarray], np.ndarray]  # HxWx3 float LR -> the model's xscale float output in [0, 1]
 
 
 def to_8bit(rgb: np.ndarray) -> np.ndarray:

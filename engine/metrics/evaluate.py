@@ -1,10 +1,10 @@
-"""Dataset evaluation under the standard x4 SR protocol, resumable, and the app's reference-free scores.
+"""Dataset evaluation under the standard SR protocol, resumable, and the app's reference-free scores.
 
-Protocol (recorded in every report as ``PROTOCOL``):
-- HR: the dataset image as 8-bit RGB, cropped at the bottom and right to a multiple of 4.
-- LR: MATLAB ``imresize(HR, 1/4)``, bicubic with antialiasing, through ``pyiqa.matlab_utils.imresize``
+Protocol (recorded in every report as ``PROTOCOL``), at the model's own scale ``s`` (``ModelInfo.scale``):
+- HR: the dataset image as 8-bit RGB, cropped at the bottom and right to a multiple of s.
+- LR: MATLAB ``imresize(HR, 1/s)``, bicubic with antialiasing, through ``pyiqa.matlab_utils.imresize``
   (the same algorithm as BasicSR's ``imresize``), rounded to 8 bits as if saved as PNG.
-- Bicubic baseline: MATLAB bicubic ``imresize(LR, 4)``, rounded to 8 bits.
+- Bicubic baseline: MATLAB bicubic ``imresize(LR, s)``, rounded to 8 bits.
 - Generator outputs: clipped to [0, 1] and rounded to 8 bits, as the saved PNG would be.
 - Metrics (see :mod:`engine.metrics.iqa`): Y of BT.601 YCbCr, 4-pixel border crop (= scale).
 - Time: wall clock of the generator alone on each image, after one warm-up run.
@@ -45,7 +45,6 @@ from engine.metrics.report import (  # noqa: F401  (the report's API, also reach
 from engine.quant.precision import FLOAT_KEY, PrecisionSpec, parse_precision
 from engine.weights import load_model, sha256_file
 
-SCALE = 4
 ALL_METRICS = ("psnr", "ssim", "niqe", "pi")  # the default selection; any selectable registered metric may be asked
 
 
@@ -66,19 +65,21 @@ def _imresize(rgb: np.ndarray, *, scale: float | None = None, size: tuple[int, i
     return to_8bit(y[0].permute(1, 2, 0).numpy())
 
 
-def prepare_pair(rgb: np.ndarray, path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(HR, LR) of the protocol from a decoded image: 8-bit HR cropped to a multiple of 4, bicubic /4 LR."""
+def prepare_pair(rgb: np.ndarray, path: str | Path | None = None, *, scale: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """(HR, LR) of the protocol for a x``scale`` model from a decoded image: 8-bit HR cropped to a multiple of
+    ``scale``, bicubic 1/``scale`` LR. (The default is there for the app's benchmark mode, which is x4.)"""
     hr = to_8bit(rgb)
-    h, w = (s - s % SCALE for s in hr.shape[:2])
+    h, w = (s - s % scale for s in hr.shape[:2])
     if h == 0 or w == 0:
-        raise MPSRError(f"image is smaller than {SCALE}x{SCALE} pixels", path)
+        raise MPSRError(f"image is smaller than {scale}x{scale} pixels", path)
     hr = np.ascontiguousarray(hr[:h, :w])
-    return hr, _imresize(hr, scale=1 / SCALE)
+    return hr, _imresize(hr, scale=1 / scale)
 
 
-def bicubic_x4(lr: np.ndarray) -> np.ndarray:
+def bicubic_x4(lr: np.ndarray, *, scale: int) -> np.ndarray:
+    """The protocol's bicubic baseline: ``lr`` enlarged ``scale`` times (the name is from the x4 default)."""
     h, w = lr.shape[:2]
-    return _imresize(lr, size=(h * SCALE, w * SCALE))
+    return _imresize(lr, size=(h * scale, w * scale))
 
 
 def _step(tracker: ProgressTracker, done: float, per_metric: float, label: str, i: int, metric: str) -> None:
@@ -98,7 +99,7 @@ def _config(dataset: Path, images: list[Path], model_spec: str, model_info, mode
         "dataset": dataset.name,
         "dataset_dir": str(dataset.resolve()),
         "images": [p.name for p in images],
-        "scale": SCALE,
+        "scale": model_info.scale,
         "model": str(model_spec),
         "model_name": model_info.display_name,
         "arch": model_info.arch,
@@ -181,14 +182,15 @@ def evaluate(
     todo = [(img, m) for img in images for m in methods
             if not _row_done(report.row(m, img.name), row_metrics(m), ma_ready)]
     tracker = ProgressTracker(progress, len(todo), "evaluating")
-    runner = _Runner(report, model_spec, tile=tile, overlap=overlap, device=device, cancel=cancel)
+    runner = _Runner(report, model_spec, scale=model_info.scale, tile=tile, overlap=overlap, device=device,
+                     cancel=cancel)
     done = 0
     for image in images:
         pending = [m for img, m in todo if img == image]
         if not pending:
             continue
         check(cancel)
-        hr, lr = prepare_pair(imageio.read_image(image).rgb, image)
+        hr, lr = prepare_pair(imageio.read_image(image).rgb, image, scale=model_info.scale)
         fp32_out = None
         for method in pending:
             if _row_done(report.row(method, image.name), row_metrics(method), ma_ready):
@@ -219,9 +221,10 @@ def evaluate(
 class _Runner:
     """Upscalers of one evaluation, loaded on first use and warmed up once, and their timed inference."""
 
-    def __init__(self, report: Report, model_spec: str | Path, *, tile: int, overlap: int, device: str | None,
-                 cancel: CancelToken | None) -> None:
+    def __init__(self, report: Report, model_spec: str | Path, *, scale: int, tile: int, overlap: int,
+                 device: str | None, cancel: CancelToken | None) -> None:
         self.report, self.model_spec, self.device, self.cancel = report, model_spec, device, cancel
+        self.bicubic = functools.partial(bicubic_x4, scale=scale)
         self.tiling = {"tile": tile, "overlap": overlap}
         self.upscalers: dict[str, Any] = {}
 
@@ -241,13 +244,13 @@ class _Runner:
         return self.upscalers[method]
 
     def infer(self, method: str, lr: np.ndarray) -> tuple[np.ndarray, float]:
-        """The 8-bit x4 output of ``method`` and the seconds the upscaling itself took."""
+        """The 8-bit output of ``method`` and the seconds the upscaling itself took."""
         if method == BICUBIC:
             if BICUBIC not in self.upscalers:
-                self.upscalers[BICUBIC] = bicubic_x4  # after a warm-up of the resize's first call
-                bicubic_x4(lr[:8, :8])
+                self.upscalers[BICUBIC] = self.bicubic  # after a warm-up of the resize's first call
+                self.bicubic(lr[:8, :8])
             start = time.perf_counter()
-            sr = bicubic_x4(lr)
+            sr = self.bicubic(lr)
             return sr, time.perf_counter() - start
         up = self._upscaler(method, lr)
         return core.timed(functools.partial(up.upscale_array, cancel=self.cancel), lr)

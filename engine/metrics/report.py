@@ -17,10 +17,10 @@ from . import registry
 FORMAT = "mpsr-eval/1"
 BICUBIC = "bicubic"
 PROTOCOL = {
-    "hr": "8-bit RGB, cropped at the bottom/right to a multiple of 4",
-    "lr": "MATLAB imresize(HR, 1/4): bicubic with antialiasing (pyiqa.matlab_utils.imresize, as BasicSR), "
+    "hr": "8-bit RGB, cropped at the bottom/right to a multiple of the model's scale s (config 'scale')",
+    "lr": "MATLAB imresize(HR, 1/s): bicubic with antialiasing (pyiqa.matlab_utils.imresize, as BasicSR), "
     "rounded to 8 bits",
-    "bicubic": "MATLAB bicubic imresize(LR, 4), rounded to 8 bits",
+    "bicubic": "MATLAB bicubic imresize(LR, s), rounded to 8 bits",
     "outputs": "clipped to [0,1] and rounded to 8 bits",
     "metrics": "Y of BT.601 YCbCr (MATLAB rgb2ycbcr), 4-px border crop; PSNR on unrounded Y, "
     "SSIM/NIQE/Ma on rounded Y (pyiqa); PI = 0.5*((10-Ma)+NIQE); psnr_fp32 = PSNR-Y to the fp32 output",

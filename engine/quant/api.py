@@ -47,7 +47,7 @@ def quantize(
     plan = parse_plan(plan)
     if plan.is_float:
         raise PlanError(f"plan {plan} quantizes nothing: use the fp32 model as it is")
-    images = calib if isinstance(calib, Sequence) else calibration_images(calib, cancel=cancel)
+    images = calib if isinstance(calib, Sequence) else calibration_images(calib, cancel=cancel, scale=model.scale)
     qmodel = backend.convert(calibrated(model, plan, images, observer=observer, progress=progress, cancel=cancel),
                              inplace=True)
     guard(qmodel, measure_headroom(qmodel, images))
@@ -64,7 +64,7 @@ def calibrated(
     cancel: CancelToken | None = None,
 ) -> QuantizedGenerator:
     """``model`` prepared for ``plan`` with PTQ observers that have seen ``calib`` (see :func:`quantize`)."""
-    images = calib if isinstance(calib, Sequence) else calibration_images(calib, cancel=cancel)
+    images = calib if isinstance(calib, Sequence) else calibration_images(calib, cancel=cancel, scale=model.scale)
     observed = backend.prepare_ptq(model, plan, observer=observer)
     backend.calibrate(observed, images, progress, cancel)
     return observed

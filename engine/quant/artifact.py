@@ -110,7 +110,7 @@ def save_artifact(qmodel: QuantizedGenerator, path: str | Path, card: dict | Non
         raise ValueError("only a converted (quantized) generator can be saved as an artifact")
     headroom = qmodel.int8_headroom
     if headroom is None and int8_convs(qmodel):
-        guard(qmodel, measure_headroom(qmodel, calibration_images()))
+        guard(qmodel, measure_headroom(qmodel, calibration_images(scale=qmodel.scale)))
         headroom = qmodel.int8_headroom
     tensors, quantized, absent = _flatten(qmodel.state_dict())
     metadata = {

@@ -1,7 +1,7 @@
 """Calibration inputs for post-training quantization: LR patches made the way the SR protocol makes them.
 
-Each patch is a crop of ``4 * patch`` pixels of a photo (the whole photo, trimmed to a multiple of 4,
-when it is smaller), downscaled x4 with bicubic. The default source is the photos bundled in
+Each patch is a crop of ``scale * patch`` pixels of a photo (the whole photo, trimmed to a multiple of
+``scale``, when it is smaller), downscaled by the generator's ``scale`` with bicubic. The default source is the photos bundled in
 ``resources/samples`` (none of them is in Set5/Set14, which must never be used here).
 """
 
@@ -46,17 +46,19 @@ class CalibrationSpec:
         return {"source": self.source or "bundled samples", "count": self.count, "patch": self.patch, "seed": self.seed}
 
 
-def _lr(hr: np.ndarray) -> np.ndarray:
-    h, w = (hr.shape[0] // 4) * 4, (hr.shape[1] // 4) * 4
+def _lr(hr: np.ndarray, scale: int) -> np.ndarray:
+    h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
     img = Image.fromarray(imageio.to_uint8(hr[:h, :w]))
-    small = img.resize((w // 4, h // 4), Image.Resampling.BICUBIC)
+    small = img.resize((w // scale, h // scale), Image.Resampling.BICUBIC)
     return np.asarray(small, dtype=np.float32) / 255.0
 
 
 def calibration_images(
-    spec: CalibrationSpec | None = None, progress: ProgressFn | None = None, cancel: CancelToken | None = None
+    spec: CalibrationSpec | None = None, progress: ProgressFn | None = None, cancel: CancelToken | None = None, *,
+    scale: int,
 ) -> list[np.ndarray]:
-    """Up to ``spec.count`` LR patches (HxWx3 float32 in [0,1]), spread evenly over the source images."""
+    """Up to ``spec.count`` LR patches (HxWx3 float32 in [0,1]) for a x``scale`` generator, spread evenly over the
+    source images."""
     spec = spec or CalibrationSpec()
     paths = imageio.collect_inputs([spec.source if spec.source is not None else SAMPLES_DIR])
     rng = np.random.default_rng(spec.seed)
@@ -72,16 +74,16 @@ def calibration_images(
         except ImageError as err:
             log.warning("skipped a calibration image: %s", err)
             continue
-        side = 4 * spec.patch
+        side = scale * spec.patch
         h, w = rgb.shape[:2]
         if min(h, w) < 16:
             continue  # a few pixels say nothing about activation ranges
         if h < side or w < side:
-            patches.append(_lr(rgb))
+            patches.append(_lr(rgb, scale))
         else:
             for _ in range(n):
                 y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-                patches.append(_lr(rgb[y:y + side, x:x + side]))
+                patches.append(_lr(rgb[y:y + side, x:x + side], scale))
         tracker.update(i + 1)
     if not patches:
         raise MPSRError(f"{spec.source or SAMPLES_DIR}: no readable image of at least 16x16 pixels to calibrate on")

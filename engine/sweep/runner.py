@@ -73,7 +73,7 @@ class _State:
     def pair(self, job: Job, i: int) -> tuple[np.ndarray, np.ndarray]:
         if i not in self.pairs:
             path = job.images[i]
-            self.pairs[i] = prepare_pair(imageio.read_image(path).rgb, path)
+            self.pairs[i] = prepare_pair(imageio.read_image(path).rgb, path, scale=self.info.scale)
         return self.pairs[i]
 
 
@@ -151,7 +151,7 @@ def _build(job: Job, state: _State, plan_text: str, report: RowProgress, cancel)
 
     if job.method == "ptq":
         if state.calib is None:
-            state.calib = calibration_images(job.calib, cancel=cancel)
+            state.calib = calibration_images(job.calib, cancel=cancel, scale=state.info.scale)
         qmodel = quantize(state.model, plan, calib=state.calib, progress=prep, cancel=cancel)
     else:
         qmodel = _train_qat(state.model, plan, job, prep, cancel)

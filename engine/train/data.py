@@ -20,9 +20,8 @@ from engine.jobs import CancelToken, ProgressFn, ProgressTracker, check
 
 log = logging.getLogger(__name__)
 
-SCALE = 4
-# LR pixels of context on each side of a patch when downscaling: MATLAB's antialiased bicubic at 1/4
-# reads 8 HR pixels each way, so 2 LR pixels keep patch borders identical to whole-image downscaling.
+# LR pixels of context on each side of a patch when downscaling: MATLAB's antialiased bicubic at 1/s
+# reads 2s HR pixels each way, so 2 LR pixels keep patch borders identical to whole-image downscaling.
 _MARGIN = 2
 _DEV_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "train"
 
@@ -47,12 +46,14 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
 
 
 class PatchSampler:
-    """HR/LR patch pairs drawn from images held in memory as 8-bit arrays."""
+    """HR/LR patch pairs for a x``scale`` generator, drawn from images held in memory as 8-bit arrays."""
 
-    def __init__(self, images: Sequence[np.ndarray], names: Sequence[str], lr_patch: int, seed: int) -> None:
+    def __init__(self, images: Sequence[np.ndarray], names: Sequence[str], lr_patch: int, seed: int, *,
+                 scale: int) -> None:
         self.lr_patch = lr_patch
         self.seed = seed
-        need = (lr_patch + 2 * _MARGIN) * SCALE
+        self.scale = scale
+        need = (lr_patch + 2 * _MARGIN) * scale
         usable = [(im, n) for im, n in zip(images, names) if min(im.shape[:2]) >= need]
         if not usable:
             raise MPSRError(f"no training image is at least {need}x{need} pixels (LR patch {lr_patch})")
@@ -60,7 +61,7 @@ class PatchSampler:
         self.names = [n for _, n in usable]
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, lr_patch: int, seed: int = 0, *,
+    def from_folder(cls, folder: str | os.PathLike, lr_patch: int, seed: int = 0, *, scale: int,
                     progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> PatchSampler:
         paths = find_images(folder)
         tracker = ProgressTracker(progress, len(paths), "reading training images")
@@ -75,31 +76,32 @@ class PatchSampler:
             tracker.update(i + 1)
         if not images:
             raise MPSRError("no readable image in the training data folder", folder)
-        return cls(images, names, lr_patch, seed)
+        return cls(images, names, lr_patch, seed, scale=scale)
 
     def batch(self, step: int, size: int, start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Patches ``start:stop`` of global batch ``step`` (``size`` patches): (LR, HR) float32 NCHW in [0, 1]."""
         rng = np.random.default_rng([self.seed, step])
-        hr_side = (self.lr_patch + 2 * _MARGIN) * SCALE
+        s = self.scale
+        hr_side = (self.lr_patch + 2 * _MARGIN) * s
         crops = []
         for _ in range(size):
             im = self.images[rng.integers(len(self.images))]
-            y = rng.integers((im.shape[0] - hr_side) // SCALE + 1) * SCALE
-            x = rng.integers((im.shape[1] - hr_side) // SCALE + 1) * SCALE
+            y = rng.integers((im.shape[0] - hr_side) // s + 1) * s
+            x = rng.integers((im.shape[1] - hr_side) // s + 1) * s
             crop = im[y:y + hr_side, x:x + hr_side]
             crop = np.rot90(crop, rng.integers(4))
             if rng.integers(2):
                 crop = crop[:, ::-1]
             crops.append(crop)
         hr = torch.from_numpy(np.stack(crops[start:stop]).astype(np.float32) / 255.0).permute(0, 3, 1, 2)
-        lr = downscale(hr)
+        lr = downscale(hr, scale=s)
         m = _MARGIN
-        return lr[..., m:-m, m:-m].contiguous(), hr[..., m * SCALE:-m * SCALE, m * SCALE:-m * SCALE].contiguous()
+        return lr[..., m:-m, m:-m].contiguous(), hr[..., m * s:-m * s, m * s:-m * s].contiguous()
 
 
-def downscale(hr: torch.Tensor) -> torch.Tensor:
-    """The evaluation protocol's LR: MATLAB-style antialiased bicubic /4, rounded to 8 bits."""
+def downscale(hr: torch.Tensor, *, scale: int) -> torch.Tensor:
+    """The evaluation protocol's LR: MATLAB-style antialiased bicubic 1/``scale``, rounded to 8 bits."""
     from pyiqa.matlab_utils import imresize
 
-    lr = imresize(hr.double().contiguous(), scale=1 / SCALE, antialiasing=True)
+    lr = imresize(hr.double().contiguous(), scale=1 / scale, antialiasing=True)
     return (lr.clamp(0, 1) * 255).round().float() / 255

@@ -179,7 +179,7 @@ def train_qat(
               "freeze_at": freeze_at, "ranges": ranges,
               "calib": spec.to_json() if ranges == "fixed" else None, "seed": seed, "arch": student.arch,
               "model_config": dict(student.config), "data": str(folder.resolve()), "world_size": world.size}
-    sampler = PatchSampler.from_folder(folder, patch, seed, progress=progress, cancel=cancel)
+    sampler = PatchSampler.from_folder(folder, patch, seed, scale=student.scale, progress=progress, cancel=cancel)
     if ranges == "moving" and not resuming:
         _calibrate(student.to(world.device), sampler.batch(_CALIBRATION_STEP, 4 * batch)[0].to(world.device))
     job = QATJob(teacher, student, config, world)
@@ -272,7 +272,7 @@ def measure_step_seconds(model: str | Path | nn.Module, plan, *, batch: int = 8,
     config = {"lr": 1e-9, "steps": repeats + 1, "hr_weight": 0.0}
     job = QATJob(copy.deepcopy(fp32).float(), student, config, world)
     lr = torch.rand(batch, 3, patch, patch, device=world.device).contiguous(memory_format=torch.channels_last)
-    hr = torch.rand(batch, 3, 4 * patch, 4 * patch, device=world.device)
+    hr = torch.rand(batch, 3, student.scale * patch, student.scale * patch, device=world.device)
     job.step(0, lr, hr)
     start = time.perf_counter()
     for i in range(repeats):

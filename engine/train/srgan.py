@@ -142,7 +142,8 @@ def train_srgan(
                   "arch": "srresnet", "model_config": dict(generator.config), "init_sha256": init_sha,
                   "data": str(folder.resolve()), "world_size": world.size, "bf16": bf16, **DEFAULTS[phase], **overrides}
         job = (PretrainJob if phase == "pretrain" else GanJob)(generator, config, world)
-        sampler = PatchSampler.from_folder(folder, patch, seed, progress=progress, cancel=cancel)
+        sampler = PatchSampler.from_folder(folder, patch, seed, scale=generator.scale, progress=progress,
+                                             cancel=cancel)
         spec = loop.LoopSpec(steps=steps, batch=batch, checkpoint_every=checkpoint_every)
         workdir = work_folder(out, workdir, restart)
         losses = loop.run(job, sampler, spec, workdir, world=world, progress=progress, cancel=cancel)
