@@ -73,7 +73,8 @@ def metric_requests(
         source = output_id(out.key)
         if keys := want(source, has):
             requests.append(MetricRequest(source, out.picture.rgb, fp32=fp32, reference=reference, want=keys,
-                                          known=dict(scores.get(source, {})), label=out.label))
+                                          known=dict(scores.get(source, {})), label=out.label,
+                                          scale=out.info.scale))
     source = metric_id(INPUT, input_view)
     if keys := want(source, (None, registry.HR) if benchmark else (None,)):
         requests.append(MetricRequest(source, entry.input_for(benchmark).rgb, reference=reference, want=keys,

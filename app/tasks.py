@@ -159,6 +159,7 @@ class MetricRequest:
     known: dict[str, Score] = field(default_factory=dict)  # scores it already has (PI reuses NIQE)
     label: str = ""  # for the status bar
     enlarge: str = ""  # "nearest" or "bicubic": score ``rgb`` enlarged x4 (done here, off the GUI thread)
+    scale: int = 4  # of the generator that made it: the protocol shaves as many pixels off each border
 
 
 def metrics_job(
@@ -194,7 +195,7 @@ def _sample(r: MetricRequest, iqa):
     from engine.metrics import MetricUnavailable, registry
 
     rgb = imaging.enlarge(r.rgb, 4, r.enlarge).astype(np.float32) / 255.0 if r.enlarge else r.rgb
-    sample = registry.Sample(rgb, hr=r.reference, fp32=r.fp32, scorer=iqa)
+    sample = registry.Sample(rgb, hr=r.reference, fp32=r.fp32, scorer=iqa, crop=r.scale)
     for key, known in r.known.items():
         if known.value is not None:
             sample.remember(key, known.value)

@@ -185,9 +185,9 @@ def test_reference_free_scores_and_fidelity_to_fp32(torch_home):
     noisy = np.clip(fp32 + np.random.default_rng(0).normal(0, 0.02, fp32.shape), 0, 1).astype(np.float32)
     iqa = get_iqa()
     seen = []
-    scores = {"fp32": score_pair(["niqe", "pi"], fp32, None, fp32, iqa, step=lambda i, m: seen.append(m)),
+    scores = {"fp32": score_pair(["niqe", "pi"], fp32, None, fp32, iqa, step=lambda i, m: seen.append(m), scale=4),
               "int8": score_pair(["niqe", "pi", "psnr_fp32"], noisy, None, fp32, iqa,
-                                 step=lambda i, m: seen.append(m))}
+                                 step=lambda i, m: seen.append(m), scale=4)}
     assert "psnr_fp32" not in scores["fp32"]
     assert scores["int8"]["psnr_fp32"] == pytest.approx(iqa.psnr_y(noisy, fp32))
     assert 30 < scores["int8"]["psnr_fp32"] < 40
@@ -195,10 +195,10 @@ def test_reference_free_scores_and_fidelity_to_fp32(torch_home):
     assert scores["int8"]["pi"] is None and MA_MODEL_FILE in scores["int8"]["unavailable"]["pi"]
     assert len(seen) == 5
     write_fake_nrqm(torch_home / MA_MODEL_FILE)
-    scores = score_pair(["niqe", "pi"], fp32, None, None, iqa)
+    scores = score_pair(["niqe", "pi"], fp32, None, None, iqa, scale=4)
     assert scores["ma"] == pytest.approx(FAKE_MA) and "unavailable" not in scores
     with pytest.raises(ValueError, match="differ in size"):
-        score_pair(["psnr_fp32"], fp32[:100], None, fp32, iqa)
+        score_pair(["psnr_fp32"], fp32[:100], None, fp32, iqa, scale=4)
 
 
 def test_other_precisions_are_compared_with_the_fp32_output(tmp_path, dataset, model_file, torch_home, monkeypatch):
@@ -303,5 +303,5 @@ def test_a_metric_that_cannot_run_says_why_with_a_reason_code():
     with pytest.raises(MetricUnavailable) as err:
         iqa.niqe(tiny)
     assert err.value.reason == MetricUnavailable.IMAGE_TOO_SMALL and "too small" in str(err.value)
-    scores = score_pair(["niqe"], tiny, None, None, iqa)
+    scores = score_pair(["niqe"], tiny, None, None, iqa, scale=4)
     assert scores["niqe"] is None and "too small" in scores["unavailable"]["niqe"]

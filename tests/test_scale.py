@@ -121,3 +121,16 @@ def test_qat_trains_an_x2_model_on_x2_patches(x2_model, odd_hr_dir):
     qmodel = train_qat(x2_model, "int8", odd_hr_dir, steps=2, batch=2, patch=12, ranges="moving", hr_weight=1.0,
                        device="cpu")
     assert qmodel.scale == 2 and qmodel.training_summary["steps"] == 2
+
+
+def test_scores_shave_the_models_scale_off_each_border():
+    """The protocol's border crop is the scale: a difference 2-3 px from the edge counts for x2, not for x4."""
+    from engine.metrics import get_iqa
+    from engine.metrics.core import score_pair
+
+    hr = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+    sr = hr.copy()
+    sr[2:4, :] = 1 - sr[2:4, :]
+    x4 = score_pair(["psnr"], sr, hr, None, get_iqa(), scale=4)["psnr_y"]
+    x2 = score_pair(["psnr"], sr, hr, None, get_iqa(), scale=2)["psnr_y"]
+    assert x2 < 30 < x4

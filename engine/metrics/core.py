@@ -46,10 +46,13 @@ def score_pair(
     scorer: iqa.IQA,
     cancel: CancelToken | None = None,
     step: Callable[[int, str], None] | None = None,
+    *,
+    scale: int,
 ) -> dict[str, Any]:
-    """Scores of ``sr`` (see :func:`registry.score`); a metric that cannot run is ``None``, its reason under
-    ``unavailable``."""
-    return registry.score(list(metrics), registry.Sample(sr, hr, fp32, scorer), lambda: check(cancel), step)
+    """Scores of ``sr`` from a x``scale`` model, a ``scale``-pixel border shaved (see :func:`registry.score`); a
+    metric that cannot run is ``None``, its reason under ``unavailable``."""
+    sample = registry.Sample(sr, hr, fp32, scorer, crop=scale)
+    return registry.score(list(metrics), sample, lambda: check(cancel), step)
 
 
 def score_rows(
@@ -58,6 +61,7 @@ def score_rows(
     metrics: Iterable[str],
     *,
     fp32: Callable[[int, np.ndarray], np.ndarray] | None = None,
+    scale: int,
     scorer: iqa.IQA | None = None,
     cancel: CancelToken | None = None,
 ) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
@@ -72,5 +76,5 @@ def score_rows(
         sr, seconds = timed(infer, lr)
         reference = fp32(i, lr) if fp32 is not None else None
         row = {"image": name, "size": [sr.shape[1], sr.shape[0]], "seconds": seconds,
-               **score_pair(metrics, sr, hr, reference, scorer, cancel)}
+               **score_pair(metrics, sr, hr, reference, scorer, cancel, scale=scale)}
         yield row, sr

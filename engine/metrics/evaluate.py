@@ -6,7 +6,7 @@ Protocol (recorded in every report as ``PROTOCOL``), at the model's own scale ``
   (the same algorithm as BasicSR's ``imresize``), rounded to 8 bits as if saved as PNG.
 - Bicubic baseline: MATLAB bicubic ``imresize(LR, s)``, rounded to 8 bits.
 - Generator outputs: clipped to [0, 1] and rounded to 8 bits, as the saved PNG would be.
-- Metrics (see :mod:`engine.metrics.iqa`): Y of BT.601 YCbCr, 4-pixel border crop (= scale).
+- Metrics (see :mod:`engine.metrics.iqa`): Y of BT.601 YCbCr, an ``s``-pixel border crop.
 - Time: wall clock of the generator alone on each image, after one warm-up run.
 
 The report JSON and its Markdown table are rewritten atomically after every finished row, so a killed or
@@ -206,7 +206,7 @@ def evaluate(
                 fp32_out = runner.infer(FLOAT_KEY, lr)[0]
             scores = core.score_pair(wanted, sr, hr, fp32_out, scorer, cancel,
                                      functools.partial(_step, tracker, done, 1 / max(len(wanted), 1),
-                                                       f"{method} {image.name}"))
+                                                       f"{method} {image.name}"), scale=model_info.scale)
             row = {"method": method, "image": image.name, "size": [sr.shape[1], sr.shape[0]], "seconds": seconds,
                    "ma_model": ma_ready, **scores}
             report.put(row)

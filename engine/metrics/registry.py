@@ -40,6 +40,7 @@ class Sample:
     hr: np.ndarray | None = None
     fp32: np.ndarray | None = None
     scorer: IQA | None = None
+    crop: int = 4  # pixels shaved off each border before scoring: the protocol shaves the model's scale
     _values: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def reference(self, kind: str) -> np.ndarray:
@@ -180,21 +181,21 @@ def _pi(s: Sample) -> dict[str, float]:
     if missing := iqa.ma_missing_message():  # the reason the user can act on, before NIQE's
         raise MetricModelMissing(missing)
     niqe = s.value("niqe")  # first: it is cheap, and if it is undefined the slow Ma is not needed
-    ma = s.scorer.ma(s.sr)
+    ma = s.scorer.ma(s.sr, s.crop)
     return {"ma": ma, "pi": iqa.pi_from(ma, niqe)}
 
 
 for _metric in (
-    Metric("psnr", "PSNR-Y", "dB", True, HR, lambda s: s.scorer.psnr_y(s.sr, s.reference(HR)), 2, "psnr_y",
+    Metric("psnr", "PSNR-Y", "dB", True, HR, lambda s: s.scorer.psnr_y(s.sr, s.reference(HR), s.crop), 2, "psnr_y",
            description="PSNR on luma against the ground truth"),
-    Metric("ssim", "SSIM-Y", "", True, HR, lambda s: s.scorer.ssim_y(s.sr, s.reference(HR)), 4, "ssim_y",
+    Metric("ssim", "SSIM-Y", "", True, HR, lambda s: s.scorer.ssim_y(s.sr, s.reference(HR), s.crop), 4, "ssim_y",
            description="SSIM on luma against the ground truth"),
-    Metric("niqe", "NIQE", "", False, None, lambda s: s.scorer.niqe(s.sr), 3,
+    Metric("niqe", "NIQE", "", False, None, lambda s: s.scorer.niqe(s.sr, s.crop), 3,
            description="Naturalness Image Quality Evaluator; lower looks more natural. No reference needed"),
     Metric("pi", "PI", "", False, None, _pi, 3, also=(Column("ma", "Ma", 3),),
            description="Perceptual Index, 0.5*((10 - Ma) + NIQE); lower looks more natural. Needs the Ma (NRQM) "
                        "model file"),
-    Metric("psnr_fp32", "PSNR to fp32", "dB", True, FP32, lambda s: s.scorer.psnr_y(s.sr, s.reference(FP32)), 2,
+    Metric("psnr_fp32", "PSNR to fp32", "dB", True, FP32, lambda s: s.scorer.psnr_y(s.sr, s.reference(FP32), s.crop), 2,
            selectable=False, description="How close this output is to the same generator's fp32 output "
                                          "(higher = closer)"),
 ):

@@ -22,7 +22,7 @@ PROTOCOL = {
     "rounded to 8 bits",
     "bicubic": "MATLAB bicubic imresize(LR, s), rounded to 8 bits",
     "outputs": "clipped to [0,1] and rounded to 8 bits",
-    "metrics": "Y of BT.601 YCbCr (MATLAB rgb2ycbcr), 4-px border crop; PSNR on unrounded Y, "
+    "metrics": "Y of BT.601 YCbCr (MATLAB rgb2ycbcr), s-px border crop; PSNR on unrounded Y, "
     "SSIM/NIQE/Ma on rounded Y (pyiqa); PI = 0.5*((10-Ma)+NIQE); psnr_fp32 = PSNR-Y to the fp32 output",
     "time": "generator wall clock per image after one warm-up run",
 }

@@ -190,7 +190,8 @@ def measure_row(job: Job, plan_text: str, report: RowProgress | None = None,
 
     reference = None if plan.is_float else (lambda i, lr: fp32_output(job, i, cancel))
     images, unavailable = [], {}
-    for i, (row, sr) in enumerate(core.score_rows(infer, pairs(), job.metrics, fp32=reference, cancel=cancel)):
+    for i, (row, sr) in enumerate(core.score_rows(infer, pairs(), job.metrics, fp32=reference, scale=state.info.scale,
+                                                      cancel=cancel)):
         if plan.is_float:
             _save_fp32(job, i, sr)
         for metric, reason in row.pop("unavailable", {}).items():
