@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app import resources
 from app.panels.job_form import UsePlan
-from app.panels.sweep import SweepForm
-from app.panels.training import QatForm
+from app.panels.job_tabs import JobTabs
 from app.screen_fit import fit_to_screen
 from app.worker import JobRunner
 
@@ -27,15 +26,11 @@ class LabWindow(QWidget):
         super().__init__(parent, Qt.WindowType.Window)
         self.setWindowTitle("MPSR Lab")
         self.setWindowIcon(resources.app_icon())
-        self.qat = QatForm(runner, device, use_plan)
-        self.sweep = SweepForm(runner, device, use_plan)
-        self.jobs = QTabWidget()
-        self.jobs.addTab(self.qat, QatForm.title)
-        self.jobs.addTab(self.sweep, SweepForm.title)
+        self.jobs = JobTabs(runner, device, use_plan)
+        self.qat, self.sweep = self.jobs.qat, self.jobs.sweep
         layout = QVBoxLayout(self)
         layout.addWidget(self.jobs)
         fit_to_screen(self, PREFERRED_SIZE)
 
     def set_models(self, models: list[str], current: str) -> None:
-        for form in (self.qat, self.sweep):
-            form.set_models(models, current)
+        self.jobs.set_models(models, current)

@@ -68,7 +68,7 @@ def _pane(window):
 def _qat(pane, model: Path, data: Path, out: Path, steps: int):
     form = pane.qat
     form.model.setCurrentText(str(model))
-    form.plan.setText("mixed")
+    form.fields.plan.setText("mixed")
     form.data.setText(str(data))
     form.steps.setValue(steps)
     form.out.setText(str(out))
@@ -155,11 +155,11 @@ def test_sweep_shows_its_table_and_plots_and_offers_the_recommended_plan(qtbot, 
     form = pane.sweep
     pane.jobs.setCurrentWidget(form)
     form.model.setCurrentText(str(tiny_rrdb_file))
-    form.method.setCurrentIndex(form.method.findData("ptq"))
+    form.fields.method.setCurrentIndex(form.fields.method.findData("ptq"))
     assert not form.steps.isEnabled()  # steps are for QAT sweeps
     form.data.setText(str(hr_dir))
-    form.recommend.setChecked(True)
-    form.budget.setValue(0.5)
+    form.fields.recommend.setChecked(True)
+    form.fields.budget.setValue(0.5)
     out = tmp_path / "sweep"
     form.out.setText(str(out))
     qtbot.mouseClick(form.launch, Qt.MouseButton.LeftButton)
@@ -190,3 +190,13 @@ def test_sweep_shows_its_table_and_plots_and_offers_the_recommended_plan(qtbot, 
     assert "0 plans to measure (17 already measured in the output folder are reused)" in answers.asked[1]
     assert "Found a sweep with 17 measured plans" in form.log.toPlainText()
     assert form.result == out / "sweep.json" and list(form.offered) == [plan]
+
+    # A QAT sweep into the PTQ sweep's folder: the estimate refuses it as the sweep would, before asking.
+    form.fields.method.setCurrentIndex(form.fields.method.findData("qat"))
+    form.steps.setValue(2)
+    form.start()
+    _idle(qtbot, window)
+    assert len(answers.asked) == 2
+    assert re.search(r"Failed: .*sweep\.json: holds a sweep of another run \(different method, steps",
+                     form.log.toPlainText().splitlines()[-1])
+    assert form.running is None and json.loads((out / "sweep.json").read_text())["rows"] == data["rows"]
