@@ -10,10 +10,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QUrl
+from PySide6.QtCore import QRect, QSettings, QStandardPaths, Qt, QUrl
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
+from app import screen_fit
 from app.main_window import MainWindow
 from engine.quant.precision import parse_precision
 
@@ -25,14 +26,20 @@ JOB_TIMEOUT_MS = 600_000
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
+    w = _main_window(qtbot, tmp_path, monkeypatch)
+    yield w
+    w.close()
+
+
+def _main_window(qtbot, tmp_path, monkeypatch) -> MainWindow:
+    """A main window on ``tmp_path``'s settings file: a second one sees what the first saved there."""
     monkeypatch.setenv("MPSR_MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no Ma model: PI is n/a, not 15 s an image
     w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(w)
     w.show()
     _idle(qtbot, w)
-    yield w
-    w.close()
+    return w
 
 
 @pytest.fixture
@@ -108,6 +115,57 @@ def test_the_lab_window_runs_qat_beside_the_main_window(qtbot, window, tiny_rrdb
     qtbot.mouseClick(form.offered[str(artifact)], Qt.MouseButton.LeftButton)
     assert window.precision_combo.currentData() == str(artifact) == window.cfg.precision
     assert window.open_lab() is lab  # one lab window, brought back
+
+
+def test_the_lab_reopens_where_it_was_left_on_the_tab_left_open(qtbot, tmp_path, monkeypatch):
+    first = _main_window(qtbot, tmp_path, monkeypatch)
+    lab = first.open_lab()
+    lab.setGeometry(60, 50, 620, 480)  # inside the offscreen platform's 800x600 screen
+    lab.jobs.setCurrentWidget(lab.sweep)
+    placed = lab.geometry()
+    first.close()  # with the Lab still open: quitting keeps its place too
+
+    second = _main_window(qtbot, tmp_path, monkeypatch)
+    lab = second.open_lab()
+    assert lab.geometry() == placed
+    assert lab.jobs.currentWidget() is lab.sweep
+    lab.jobs.setCurrentWidget(lab.qat)
+    lab.setGeometry(20, 30, 760, 560)
+    lab.close()
+    second.close()
+
+    # The screen it was left on is gone: the saved place is brought inside the smaller one.
+    screen = QRect(0, 0, 700, 480)
+    monkeypatch.setattr(screen_fit, "available_geometry", lambda widget: screen)
+    third = _main_window(qtbot, tmp_path, monkeypatch)
+    lab = third.open_lab()
+    assert screen.contains(lab.frameGeometry()) and lab.jobs.currentWidget() is lab.qat
+    third.close()
+
+
+def test_closing_the_lab_leaves_its_job_running_and_reopening_shows_it(qtbot, window, tiny_rrdb_file, hr_dir,
+                                                                       tmp_path):
+    window.cfg.device = "cpu"
+    lab = window.open_lab()
+    out = tmp_path / "lab.safetensors"
+    form = _qat(lab, tiny_rrdb_file, hr_dir, out, steps=400)
+    job = form.start(confirm=False)
+    qtbot.waitUntil(lambda: "loss" in form.log.toPlainText(), timeout=JOB_TIMEOUT_MS)
+    lab.close()
+    assert not lab.isVisible() and not job.cancel.cancelled
+    shown = form.progress.value()
+    qtbot.waitUntil(lambda: form.progress.value() > shown, timeout=JOB_TIMEOUT_MS)  # it goes on while closed
+    # The main window stays in use: an image is queued and shown while the Lab's job holds the engine.
+    window.add_paths([hr_dir / "coffee.png"])
+    assert window.current_entry() is not None and window.busy
+
+    assert window.open_lab() is lab and lab.isVisible()
+    assert form.running is job and not form.launch.isEnabled() and form.cancel.isEnabled()
+    assert form.progress.value() > shown and re.search(r"^step \d+/400", form.log.toPlainText(), re.MULTILINE)
+    form.cancel.click()
+    _idle(qtbot, window)
+    assert "Cancelled" in form.log.toPlainText().splitlines()[-1]
+    assert not out.exists() and (tmp_path / "lab.safetensors.work" / "checkpoint.pt").is_file()
 
 
 def test_cancel_mid_qat_leaves_no_artifact_and_the_rerun_resumes(qtbot, window, tiny_rrdb_file, hr_dir, tmp_path):
