@@ -10,15 +10,13 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QSpinBox,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.jobs.device import cuda_available
 from app.panels.job_form import UsePlan
-from app.panels.sweep import SweepForm
-from app.panels.training import QatForm
+from app.panels.job_tabs import JobTabs
 from app.settings import AppSettings
 from app.worker import JobRunner
 
@@ -54,11 +52,8 @@ class AdvancedPane(QWidget):
         form.addRow("Threads", self.threads)
         form.addRow("Tile size", self.tile)
         form.addRow("Tile overlap", self.overlap)
-        self.qat = QatForm(runner, self.device.currentData, use_plan)
-        self.sweep = SweepForm(runner, self.device.currentData, use_plan)
-        self.jobs = QTabWidget()
-        self.jobs.addTab(self.qat, QatForm.title)
-        self.jobs.addTab(self.sweep, SweepForm.title)
+        self.jobs = JobTabs(runner, self.device.currentData, use_plan)
+        self.qat, self.sweep = self.jobs.qat, self.jobs.sweep
         layout = QVBoxLayout(self)
         layout.addWidget(run)
         layout.addWidget(self.jobs, 1)
@@ -68,8 +63,7 @@ class AdvancedPane(QWidget):
         self.threads.setValue(cfg.threads)
         self.tile.setValue(cfg.tile)
         self.overlap.setValue(cfg.overlap)
-        for form in (self.qat, self.sweep):
-            form.set_models(cfg.extra_models, cfg.model)
+        self.jobs.set_models(cfg.extra_models, cfg.model)
 
     def store(self, cfg: AppSettings) -> None:
         cfg.device = self.device.currentData()

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from app import resources, tasks
 from app.panels.compare import ComparePanel
 from app.panels.queue import QueuePanel
-from app.screen_fit import fit_to_screen
+from app.screen_fit import restore_geometry
 from app.session import ImageEntry, Session, Status
 from app.settings import AppSettings
 from app.widgets import NoticeBar
@@ -135,12 +135,9 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
         self.metrics_runner.idle.connect(self._update_busy)
 
     def _restore_geometry(self) -> None:
-        geometry, state = self.store.value("geometry"), self.store.value("windowState")
-        if geometry is not None and self.restoreGeometry(geometry):
-            fit_to_screen(self, centre=False)  # saved on a larger screen, or with another panel
-        else:
-            fit_to_screen(self, PREFERRED_SIZE)
+        if not restore_geometry(self, self.store.value("geometry"), PREFERRED_SIZE):
             self.resizeDocks([self.queue_dock], [QUEUE_WIDTH], Qt.Orientation.Horizontal)
+        state = self.store.value("windowState")
         if state is not None:
             self.restoreState(state)
 
@@ -223,7 +220,7 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
         from app.lab_window import LabWindow
 
         if self._lab is None:
-            self._lab = LabWindow(self.runner, lambda: self.cfg.device, self.set_precision, self)
+            self._lab = LabWindow(self.runner, lambda: self.cfg.device, self.set_precision, self.store, self)
         self._lab.set_models(self.cfg.extra_models, self.cfg.model)
         self._lab.show()
         self._lab.raise_()
@@ -245,6 +242,8 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
 
     # ===================================================================== closing
     def closeEvent(self, event) -> None:
+        if self._lab is not None:
+            self._lab.close()  # it keeps its place too; a child window gets no close event of its own
         self.store.setValue("geometry", self.saveGeometry())
         self.store.setValue("windowState", self.saveState())
         self.cfg.save(self.store)

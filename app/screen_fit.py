@@ -46,6 +46,21 @@ def fit_to_screen(window: QWidget, preferred: QSize | None = None, centre: bool 
         x = area.left() + max(0, (area.width() - outer.width()) // 2)
         y = area.top() + max(0, (area.height() - outer.height()) // 2)
     else:
+        inner = window.geometry().topLeft()
+        if area.contains(QRect(inner.x() - frame.left(), inner.y() - frame.top(), outer.width(), outer.height())):
+            # Already inside: a window not shown yet has a guessed frame, and moving it by that guess would
+            # shift a restored window a little at every start.
+            return
         x = min(max(window.x(), area.left()), max(area.left(), area.right() + 1 - outer.width()))
         y = min(max(window.y(), area.top()), max(area.top(), area.bottom() + 1 - outer.height()))
     window.move(x, y)
+
+
+def restore_geometry(window: QWidget, saved, preferred: QSize) -> bool:
+    """Put ``window`` where ``saved`` (a saveGeometry() value, or None) had it, brought inside the screen it opens
+    on; without a usable one, ``preferred`` fitted and centred. True when the saved geometry was used."""
+    if saved is not None and window.restoreGeometry(saved):
+        fit_to_screen(window, centre=False)  # saved on a larger screen, or with another panel
+        return True
+    fit_to_screen(window, preferred)
+    return False

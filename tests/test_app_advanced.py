@@ -10,10 +10,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QUrl
+from PySide6.QtCore import QRect, QSettings, QStandardPaths, Qt, QUrl
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
+from app import screen_fit
 from app.main_window import MainWindow
 from engine.quant.precision import parse_precision
 
@@ -25,14 +26,20 @@ JOB_TIMEOUT_MS = 600_000
 
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
+    w = _main_window(qtbot, tmp_path, monkeypatch)
+    yield w
+    w.close()
+
+
+def _main_window(qtbot, tmp_path, monkeypatch) -> MainWindow:
+    """A main window on ``tmp_path``'s settings file: a second one sees what the first saved there."""
     monkeypatch.setenv("MPSR_MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no Ma model: PI is n/a, not 15 s an image
     w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(w)
     w.show()
     _idle(qtbot, w)
-    yield w
-    w.close()
+    return w
 
 
 @pytest.fixture
@@ -68,7 +75,7 @@ def _pane(window):
 def _qat(pane, model: Path, data: Path, out: Path, steps: int):
     form = pane.qat
     form.model.setCurrentText(str(model))
-    form.plan.setText("mixed")
+    form.fields.plan.setText("mixed")
     form.data.setText(str(data))
     form.steps.setValue(steps)
     form.out.setText(str(out))
@@ -108,6 +115,57 @@ def test_the_lab_window_runs_qat_beside_the_main_window(qtbot, window, tiny_rrdb
     qtbot.mouseClick(form.offered[str(artifact)], Qt.MouseButton.LeftButton)
     assert window.precision_combo.currentData() == str(artifact) == window.cfg.precision
     assert window.open_lab() is lab  # one lab window, brought back
+
+
+def test_the_lab_reopens_where_it_was_left_on_the_tab_left_open(qtbot, tmp_path, monkeypatch):
+    first = _main_window(qtbot, tmp_path, monkeypatch)
+    lab = first.open_lab()
+    lab.setGeometry(60, 50, 620, 480)  # inside the offscreen platform's 800x600 screen
+    lab.jobs.setCurrentWidget(lab.sweep)
+    placed = lab.geometry()
+    first.close()  # with the Lab still open: quitting keeps its place too
+
+    second = _main_window(qtbot, tmp_path, monkeypatch)
+    lab = second.open_lab()
+    assert lab.geometry() == placed
+    assert lab.jobs.currentWidget() is lab.sweep
+    lab.jobs.setCurrentWidget(lab.qat)
+    lab.setGeometry(20, 30, 760, 560)
+    lab.close()
+    second.close()
+
+    # The screen it was left on is gone: the saved place is brought inside the smaller one.
+    screen = QRect(0, 0, 700, 480)
+    monkeypatch.setattr(screen_fit, "available_geometry", lambda widget: screen)
+    third = _main_window(qtbot, tmp_path, monkeypatch)
+    lab = third.open_lab()
+    assert screen.contains(lab.frameGeometry()) and lab.jobs.currentWidget() is lab.qat
+    third.close()
+
+
+def test_closing_the_lab_leaves_its_job_running_and_reopening_shows_it(qtbot, window, tiny_rrdb_file, hr_dir,
+                                                                       tmp_path):
+    window.cfg.device = "cpu"
+    lab = window.open_lab()
+    out = tmp_path / "lab.safetensors"
+    form = _qat(lab, tiny_rrdb_file, hr_dir, out, steps=400)
+    job = form.start(confirm=False)
+    qtbot.waitUntil(lambda: "loss" in form.log.toPlainText(), timeout=JOB_TIMEOUT_MS)
+    lab.close()
+    assert not lab.isVisible() and not job.cancel.cancelled
+    shown = form.progress.value()
+    qtbot.waitUntil(lambda: form.progress.value() > shown, timeout=JOB_TIMEOUT_MS)  # it goes on while closed
+    # The main window stays in use: an image is queued and shown while the Lab's job holds the engine.
+    window.add_paths([hr_dir / "coffee.png"])
+    assert window.current_entry() is not None and window.busy
+
+    assert window.open_lab() is lab and lab.isVisible()
+    assert form.running is job and not form.launch.isEnabled() and form.cancel.isEnabled()
+    assert form.progress.value() > shown and re.search(r"^step \d+/400", form.log.toPlainText(), re.MULTILINE)
+    form.cancel.click()
+    _idle(qtbot, window)
+    assert "Cancelled" in form.log.toPlainText().splitlines()[-1]
+    assert not out.exists() and (tmp_path / "lab.safetensors.work" / "checkpoint.pt").is_file()
 
 
 def test_cancel_mid_qat_leaves_no_artifact_and_the_rerun_resumes(qtbot, window, tiny_rrdb_file, hr_dir, tmp_path):
@@ -155,11 +213,11 @@ def test_sweep_shows_its_table_and_plots_and_offers_the_recommended_plan(qtbot, 
     form = pane.sweep
     pane.jobs.setCurrentWidget(form)
     form.model.setCurrentText(str(tiny_rrdb_file))
-    form.method.setCurrentIndex(form.method.findData("ptq"))
+    form.fields.method.setCurrentIndex(form.fields.method.findData("ptq"))
     assert not form.steps.isEnabled()  # steps are for QAT sweeps
     form.data.setText(str(hr_dir))
-    form.recommend.setChecked(True)
-    form.budget.setValue(0.5)
+    form.fields.recommend.setChecked(True)
+    form.fields.budget.setValue(0.5)
     out = tmp_path / "sweep"
     form.out.setText(str(out))
     qtbot.mouseClick(form.launch, Qt.MouseButton.LeftButton)
@@ -190,3 +248,13 @@ def test_sweep_shows_its_table_and_plots_and_offers_the_recommended_plan(qtbot, 
     assert "0 plans to measure (17 already measured in the output folder are reused)" in answers.asked[1]
     assert "Found a sweep with 17 measured plans" in form.log.toPlainText()
     assert form.result == out / "sweep.json" and list(form.offered) == [plan]
+
+    # A QAT sweep into the PTQ sweep's folder: the estimate refuses it as the sweep would, before asking.
+    form.fields.method.setCurrentIndex(form.fields.method.findData("qat"))
+    form.steps.setValue(2)
+    form.start()
+    _idle(qtbot, window)
+    assert len(answers.asked) == 2
+    assert re.search(r"Failed: .*sweep\.json: holds a sweep of another run \(different method, steps",
+                     form.log.toPlainText().splitlines()[-1])
+    assert form.running is None and json.loads((out / "sweep.json").read_text())["rows"] == data["rows"]

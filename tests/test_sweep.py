@@ -19,6 +19,7 @@ from engine.sweep import (
     block_units,
     keep16,
     load_sweep,
+    open_run,
     plans_for,
     recommend_stage,
     run_sweep,
@@ -118,6 +119,9 @@ def test_cancel_keeps_a_valid_partial_file_and_resume_measures_only_the_rest(iso
     assert not partial.complete and len(partial.rows) == 5 and partial.rows[0]["plan"] == FP32
     assert not (out / "sweep.md").exists()
     assert seen[-1].total == 17 and seen[-1].eta_s is not None
+    # What the app shows before a rerun comes from the rule the rerun follows.
+    start = open_run(tiny_rrdb_file, "ptq", hr_dir, None, out, calib=CALIB)
+    assert start.todo == [p for p in start.plans if p not in {r["plan"] for r in partial.rows}]
 
     measured = []
     real = runner.measure_row
@@ -133,11 +137,16 @@ def test_cancel_keeps_a_valid_partial_file_and_resume_measures_only_the_rest(iso
     assert done.complete and len(done.rows) == 17
     assert sorted(measured) == sorted(set(plans_for("stages", archs.build("rrdbnet"))) - {r["plan"] for r in partial.rows})
     assert done.rows[:5] == partial.rows  # untouched, timestamps included
-    assert seen[0].total == 12
+    assert seen[0].total == 12 and sorted(measured) == sorted(start.todo)
 
-    # A folder holding another run is refused, not mixed.
-    with pytest.raises(MPSRError, match="another run .*metrics"):
-        run_sweep(tiny_rrdb_file, "ptq", hr_dir, None, out, calib=CALIB, metrics=["psnr"])
+    # A folder holding another run is refused, not mixed, before anything is measured or trained.
+    for method, steps, kwargs, differs in (("ptq", None, {"metrics": ["psnr"]}, "metrics"),
+                                           ("qat", 2, {}, "method, steps")):
+        with pytest.raises(MPSRError, match=f"another run .*{differs}"):
+            open_run(tiny_rrdb_file, method, hr_dir, steps, out, calib=CALIB, **kwargs)
+        with pytest.raises(MPSRError, match=f"another run .*{differs}"):
+            run_sweep(tiny_rrdb_file, method, hr_dir, steps, out, calib=CALIB, **kwargs)
+    assert load_sweep(out).rows == done.rows
 
 
 def test_cancel_inside_a_row(isolated, tmp_path, tiny_rrdb_file, hr_dir):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,6 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs.eta import eta_text
+from app.jobs.kind import JobKind, Values
+from app.window.work import Work
 from app.worker import Job, JobRunner
 from engine.jobs import Progress
 
@@ -56,16 +59,27 @@ def path_row(edit: QLineEdit, folder: bool, parent: QWidget, file_filter: str = 
     return row
 
 
+class Fields(Protocol):
+    """A job kind's own widgets in a :class:`JobForm`: built into its form layout when made."""
+
+    def values(self) -> Values:
+        """Every field's value, the form's shared fields included, in the order the log lists them."""
+
+    def show_result(self, result: Path) -> None:
+        """Fill the form's results (and offer plans) for a finished job's result."""
+
+
 class JobForm(QWidget):
-    """Fields, Start/Cancel, live progress, log and results of one long job; subclasses add the fields."""
+    """Fields, Start/Cancel, live progress, log and results of one long job of ``kind``.
 
-    title = ""
-    start_text = "Start"
+    ``fields`` makes the kind's own widgets (given this form) and is kept as :attr:`fields`.
+    """
 
-    def __init__(self, runner: JobRunner, device: Callable[[], str], use_plan: UsePlan | None,
-                 parent=None) -> None:
+    def __init__(self, runner: JobRunner, kind: JobKind, fields: Callable[[JobForm], Fields],
+                 device: Callable[[], str], use_plan: UsePlan | None, parent=None) -> None:
         super().__init__(parent)
-        self.runner, self._device, self._use_plan = runner, device, use_plan
+        self.runner, self.kind, self._device, self._use_plan = runner, kind, device, use_plan
+        self.title = kind.title
         self.running: Job | None = None
         self.measuring: Job | None = None
         self.result: Path | None = None
@@ -83,9 +97,9 @@ class JobForm(QWidget):
         self.steps = QSpinBox()
         self.steps.setRange(1, 1_000_000)
         self.out = QLineEdit()
-        self._add_fields()
+        self.fields = fields(self)
 
-        self.launch = QPushButton(self.start_text)
+        self.launch = QPushButton(kind.start_text)
         self.launch.clicked.connect(lambda: self.start())  # clicked(bool) must not become ``confirm``
         self.cancel = QPushButton("Cancel")
         self.cancel.setEnabled(False)
@@ -120,40 +134,6 @@ class JobForm(QWidget):
         layout.addLayout(self.plan_buttons)
         layout.addWidget(self.results, 1)
         layout.addStretch(0)  # keeps the form at the top while there are no results to fill the space
-        runner.progress.connect(self._progress)
-        runner.finished.connect(self._finished)
-        runner.failed.connect(self._failed)
-        runner.cancelled.connect(self._cancelled)
-
-    # --- what subclasses provide -------------------------------------------------------
-    def _add_fields(self) -> None:
-        raise NotImplementedError
-
-    def values(self) -> dict:
-        raise NotImplementedError
-
-    def _check(self, values: dict) -> str | None:
-        """Why these values cannot start, or None."""
-        if not values["data"] or not Path(values["data"]).is_dir():
-            return f"Choose a data folder first ({values['data'] or 'none given'})."
-        if not values["out"]:
-            return "Choose where the results go first."
-        return None
-
-    def _needs_warning(self) -> bool:
-        raise NotImplementedError
-
-    def _estimate(self, values: dict):
-        raise NotImplementedError
-
-    def _job(self, values: dict):
-        raise NotImplementedError
-
-    def _resume_note(self, values: dict) -> str | None:
-        raise NotImplementedError
-
-    def _show_result(self, result: Path) -> None:
-        raise NotImplementedError
 
     # --- running -------------------------------------------------------------------------
     def set_models(self, models: list[str], current: str) -> None:
@@ -171,28 +151,34 @@ class JobForm(QWidget):
         """Check the fields and start; on the CPU, first measure and ask (unless ``confirm`` is False)."""
         if self.busy():
             return None
-        values = self.values()
-        problem = self._check(values)
+        values = self.fields.values()
+        problem = self.kind.check(values)
         if problem:
             self.log.appendPlainText(problem)
             return None
         self._clear_results()
         self._set_running(True)
-        if confirm and self._needs_warning():
+        if confirm and self.kind.warns(self._device()):
             self._pending = values
             self.log.appendPlainText(f"This runs on the CPU: estimating how long {self.title.lower()} takes\u2026")
-            self.measuring = self.runner.submit(f"Estimating {self.title.lower()}", self._estimate(values),
-                                                tag=("advanced", "estimate"))
+            self.measuring = self.runner.submit(
+                f"Estimating {self.title.lower()}", self.kind.estimate(values, self._device()), tag=Work("lab"),
+                on_progress=self._progress, on_done=self._measured, on_failed=self._failed,
+                on_cancelled=lambda job: self._end("Not started."))
             return self.measuring
         return self._launch(values)
 
-    def _launch(self, values: dict) -> Job:
-        note = self._resume_note(values)
+    def _launch(self, values: Values) -> Job:
+        note = self.kind.resume_note(values)
         if note:
             self.log.appendPlainText(note)
         self.log.appendPlainText(f"Started {self.title.lower()}: "
                                  + ", ".join(f"{k}={v}" for k, v in values.items()))
-        self.running = self.runner.submit(self.title, self._job(values), tag=("advanced", self.title))
+        self.running = self.runner.submit(
+            self.title, self.kind.job(values, self._device()), tag=Work("lab"), on_progress=self._progress,
+            on_done=self._done, on_failed=self._failed,
+            on_cancelled=lambda job: self._end("Cancelled; start again with the same output to continue where "
+                                               "it stopped."))
         return self.running
 
     def _confirm(self, estimate: str) -> bool:
@@ -221,12 +207,7 @@ class JobForm(QWidget):
         self._set_running(False)
         self.log.appendPlainText(line)
 
-    def _mine(self, job: Job) -> bool:
-        return job is self.running or job is self.measuring
-
     def _progress(self, job: Job, p: Progress) -> None:
-        if not self._mine(job):
-            return
         if p.total > 0:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * p.fraction))
@@ -240,29 +221,22 @@ class JobForm(QWidget):
                       for k, v in p.info.items() if k not in p.message]
             self.log.appendPlainText("  ".join([p.message, *extras, eta]).rstrip())
 
-    def _finished(self, job: Job, result) -> None:
-        if job is self.measuring:
-            values = self._pending
-            self.measuring = self._pending = None
-            self.log.appendPlainText(f"Expected: {result}.")
-            if self._confirm(result):
-                self._launch(values)
-            else:
-                self._end("Not started.")
-        elif job is self.running:
-            self._end(f"Done: {result}")
-            self.result = Path(result)
-            self._show_result(self.result)
+    def _measured(self, job: Job, estimate: str) -> None:
+        values = self._pending
+        self.measuring = self._pending = None
+        self.log.appendPlainText(f"Expected: {estimate}.")
+        if self._confirm(estimate):
+            self._launch(values)
+        else:
+            self._end("Not started.")
+
+    def _done(self, job: Job, result) -> None:
+        self._end(f"Done: {result}")
+        self.result = Path(result)
+        self.fields.show_result(self.result)
 
     def _failed(self, job: Job, message: str) -> None:
-        if self._mine(job):
-            self._end(f"Failed: {message}")
-
-    def _cancelled(self, job: Job) -> None:
-        if job is self.measuring:
-            self._end("Not started.")
-        elif job is self.running:
-            self._end("Cancelled; start again with the same output to continue where it stopped.")
+        self._end(f"Failed: {message}")
 
     # --- results -----------------------------------------------------------------------
     def _clear_results(self) -> None:
@@ -274,7 +248,7 @@ class JobForm(QWidget):
             button.deleteLater()
         self.offered = {}
 
-    def _offer_plan(self, spec: str, text: str, tip: str) -> QPushButton | None:
+    def offer_plan(self, spec: str, text: str, tip: str) -> QPushButton | None:
         """A button that puts ``spec`` into the main window's precision picker (when there is one)."""
         if self._use_plan is None:
             return None

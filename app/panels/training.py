@@ -2,72 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import (
-    QLineEdit,
-)
+from PySide6.QtWidgets import QLineEdit
 
-from app.jobs.device import runs_on_cpu
-from app.jobs.qat import qat_estimate_job, qat_job
-from app.panels.job_form import JobForm, path_row
-
-ARTIFACT_SUFFIX = ".safetensors"
+from app.jobs.kind import Values
+from app.jobs.qat import ARTIFACT_SUFFIX, QAT
+from app.panels.job_form import JobForm, UsePlan, path_row
+from app.worker import JobRunner
 
 
-class QatForm(JobForm):
-    title = "QAT retraining"
-    start_text = "Start QAT"
-
-    def _add_fields(self) -> None:
+class QatFields:
+    def __init__(self, form: JobForm) -> None:
+        self.form = form
         self.plan = QLineEdit("mixed")
         self.plan.setToolTip("int8, mixed, 16,8,8,16 or a plan file: the precision the generator is trained for")
-        self.form.addRow("Plan", self.plan)
-        self.data.setPlaceholderText("A folder of high-resolution photos (never the evaluation set)")
-        self.form.addRow("Training photos", path_row(self.data, True, self))
-        self.steps.setValue(200)
-        self.form.addRow("Steps", self.steps)
-        self.out.setPlaceholderText("The quantized generator to write (.safetensors)")
-        self.form.addRow("Output file", path_row(self.out, False, self, f"Quantized generator (*{ARTIFACT_SUFFIX})"))
+        form.form.addRow("Plan", self.plan)
+        form.data.setPlaceholderText("A folder of high-resolution photos (never the evaluation set)")
+        form.form.addRow("Training photos", path_row(form.data, True, form))
+        form.steps.setValue(200)
+        form.form.addRow("Steps", form.steps)
+        form.out.setPlaceholderText("The quantized generator to write (.safetensors)")
+        form.form.addRow("Output file", path_row(form.out, False, form, f"Quantized generator (*{ARTIFACT_SUFFIX})"))
 
-    def values(self) -> dict:
-        out = self.out.text().strip()
+    def values(self) -> Values:
+        form = self.form
+        out = form.out.text().strip()
         if out and not out.endswith(ARTIFACT_SUFFIX):
             out += ARTIFACT_SUFFIX
-            self.out.setText(out)
-        return {"model": self.model.currentText().strip(), "plan": self.plan.text().strip(),
-                "data": self.data.text().strip(), "steps": self.steps.value(), "out": out}
+            form.out.setText(out)
+        return {"model": form.model.currentText().strip(), "plan": self.plan.text().strip(),
+                "data": form.data.text().strip(), "steps": form.steps.value(), "out": out}
 
-    def _check(self, values: dict) -> str | None:
-        if not values["plan"]:
-            return "Choose a plan first (for example mixed or 16,8,8,16)."
-        if values["out"] and Path(values["out"]).is_dir():
-            return f"{values['out']} is a folder: choose a file name for the quantized generator."
-        return super()._check(values)
-
-    def _needs_warning(self) -> bool:
-        return runs_on_cpu(self._device())
-
-    def _estimate(self, values: dict):
-        return qat_estimate_job(values, self._device())
-
-    def _job(self, values: dict):
-        return qat_job(values, self._device())
-
-    def _resume_note(self, values: dict) -> str | None:
-        from engine.train.loop import CHECKPOINT
-
-        work = Path(values["out"] + ".work")
-        if (work / CHECKPOINT).is_file():
-            return f"Found a checkpoint in {work}: resuming from it."
-        return None
-
-    def _show_result(self, result: Path) -> None:
+    def show_result(self, result: Path) -> None:
+        results = self.form.results
         size = result.stat().st_size / 1e6
-        self.results.setMarkdown(f"**Quantized generator**: `{result}` ({size:.2f} MB)\n\n"
-                                 f"Training log and checkpoint: `{result}.work`")
-        self.results.setMinimumHeight(60)
-        self.results.setMaximumHeight(90)
-        self.results.show()
-        self._offer_plan(str(result), "Use this plan",
-                         "Add this quantized generator to the main window's precision picker and select it")
+        results.setMarkdown(f"**Quantized generator**: `{result}` ({size:.2f} MB)\n\n"
+                            f"Training log and checkpoint: `{result}.work`")
+        results.setMinimumHeight(60)
+        results.setMaximumHeight(90)
+        results.show()
+        self.form.offer_plan(str(result), "Use this plan",
+                             "Add this quantized generator to the main window's precision picker and select it")
+
+
+def qat_form(runner: JobRunner, device: Callable[[], str], use_plan: UsePlan | None) -> JobForm:
+    return JobForm(runner, QAT, QatFields, device, use_plan)

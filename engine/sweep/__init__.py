@@ -10,7 +10,7 @@ from .plans import SPACES, block_units, keep16, plans_for, stage_grid, stage_sub
 from .recommend import Budget, recommend_stage
 from .report import to_markdown, write_report
 from .store import FORMAT, VERSION, Sweep, load_sweep
-from .sweep import METHODS, run_sweep
+from .sweep import METHODS, SweepRun, open_run, run_sweep
 
 __all__ = [
     "FORMAT",
@@ -19,9 +19,11 @@ __all__ = [
     "VERSION",
     "Budget",
     "Sweep",
+    "SweepRun",
     "block_units",
     "keep16",
     "load_sweep",
+    "open_run",
     "plans_for",
     "recommend_stage",
     "run_sweep",

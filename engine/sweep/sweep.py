@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,55 +56,57 @@ def _dataset_id(images: list[Path], digests: Mapping[str, Path]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _validate(method: str, steps: Any, space: str, workers: Any, metrics: Iterable[str]) -> tuple[int | None, list[str]]:
+def _validate(method: str, steps: Any, space: str, metrics: Iterable[str]) -> tuple[int | None, list[str]]:
     if method not in METHODS:
         raise MPSRError(f"unknown sweep method {method!r}; choose from {', '.join(METHODS)}")
     if space not in SPACES:
         raise MPSRError(f"unknown sweep space {space!r}; choose from {', '.join(SPACES)}")
-    if not isinstance(workers, int) or workers < 1:
-        raise MPSRError(f"workers must be a whole number >= 1, got {workers!r}")
     if method == "qat" and (not isinstance(steps, int) or steps < 1):
         raise MPSRError(f"QAT sweeps need steps >= 1 per row, got {steps!r}")
     return (steps if method == "qat" else None), check_metrics(metrics)
 
 
-def run_sweep(
+@dataclass
+class SweepRun:
+    """Where a sweep into a folder starts: the stored sweep it resumes (or a new one) and the plans of its space."""
+
+    path: Path
+    sweep: Sweep
+    plans: list[str]
+    images: list[Path]
+    job: Job
+
+    @property
+    def todo(self) -> list[str]:
+        """The plans without a reusable row: the ones a run measures."""
+        return [p for p in self.plans if self.sweep.row(p) is None]
+
+
+def open_run(
     model: str | Path,
     method: str,
     data: str | Path,
     steps: int | None,
     out: str | Path,
-    progress: ProgressFn | None = None,
-    cancel: CancelToken | None = None,
     *,
     space: str = "stages",
-    recommend: rec.Budget | Mapping[str, Any] | None = None,
-    workers: int = 1,
     calib: str | Path | CalibrationSpec | None = None,
     metrics: Iterable[str] = ALL_METRICS,
     tile: int | None = None,
     overlap: int | None = None,
-) -> Path:
-    """Measure every plan of ``space`` (plus fp32 and the paper's mixed) on the HR images in ``data``.
+) -> SweepRun:
+    """What :func:`run_sweep` with these arguments starts from, measuring and writing nothing.
 
-    ``model``: "esrgan", "srgan" or a weights file. ``method``: "ptq" (calibrated on ``calib``) or "qat"
-    (``steps`` training steps per row on ``calib``); ``calib`` is a folder/glob or a
-    :class:`CalibrationSpec`, default the bundled samples, and may not share an image with ``data``.
-    ``space``: "stages" (15 int8 subsets), "grid" (81 plans over fp32/int16/int8) or "blocks" (all int8
-    with one unit at 16 bits, per unit). ``recommend``: a :class:`Budget` (or its fields as a mapping);
-    the choice and any plan measured to check it land in the report. ``workers > 1`` measures rows in
-    that many processes. Writes ``out``/sweep.json after every row (a rerun skips finished rows), then
-    sweep.md and PNG plots; returns the JSON path. Raises :class:`~engine.jobs.Cancelled` when cancelled.
+    The one resume rule: rows of the sweep already in ``out`` are reused when it is of the same run (model,
+    dataset, method, steps, calibration, metrics, tiling); a sweep of another run is refused with a one-line
+    :class:`MPSRError`, as is any bad argument. What the app shows before a sweep comes from here too.
     """
-    started, clock = datetime.now(UTC), time.perf_counter()
     method = str(method).lower()
-    steps, metrics = _validate(method, steps, space, workers, metrics)
-    budget = rec.Budget.from_any(recommend) if recommend is not None else None
+    steps, metrics = _validate(method, steps, space, metrics)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MPSRError("the sweep output must be a folder", out)
     images = imageio.collect_inputs([data])
-    files.check_writable(out / FILE)
     float_model, info = load_model(model)  # fails fast when the model is missing
     spec = _calib_spec(calib)
     source = Path(spec.source) if spec.source is not None else SAMPLES_DIR
@@ -139,14 +142,52 @@ def run_sweep(
         "protocol": PROTOCOL,
     }
     path = out / FILE
-    sweep = open_sweep(path, config)
-    if "pi" in metrics and (missing := iqa.ma_missing_message()):
-        sweep.notes.append(missing)
     job = Job(model=str(info.path), method=method, steps=steps, dataset_id=dataset_id,
               images=tuple(str(p.resolve()) for p in images), metrics=tuple(metrics), calib=spec,
               train_data=str(source), cache_dir=str(out / ".cache"), tile=tile, overlap=overlap)
-    todo = [p for p in plans_for(space, float_model) if sweep.row(p) is None]
-    del float_model  # rows load their own copy (possibly in other processes)
+    return SweepRun(path, open_sweep(path, config), plans_for(space, float_model), images, job)
+
+
+def run_sweep(
+    model: str | Path,
+    method: str,
+    data: str | Path,
+    steps: int | None,
+    out: str | Path,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    space: str = "stages",
+    recommend: rec.Budget | Mapping[str, Any] | None = None,
+    workers: int = 1,
+    calib: str | Path | CalibrationSpec | None = None,
+    metrics: Iterable[str] = ALL_METRICS,
+    tile: int | None = None,
+    overlap: int | None = None,
+) -> Path:
+    """Measure every plan of ``space`` (plus fp32 and the paper's mixed) on the HR images in ``data``.
+
+    ``model``: "esrgan", "srgan" or a weights file. ``method``: "ptq" (calibrated on ``calib``) or "qat"
+    (``steps`` training steps per row on ``calib``); ``calib`` is a folder/glob or a
+    :class:`CalibrationSpec`, default the bundled samples, and may not share an image with ``data``.
+    ``space``: "stages" (15 int8 subsets), "grid" (81 plans over fp32/int16/int8) or "blocks" (all int8
+    with one unit at 16 bits, per unit). ``recommend``: a :class:`Budget` (or its fields as a mapping);
+    the choice and any plan measured to check it land in the report. ``workers > 1`` measures rows in
+    that many processes. Writes ``out``/sweep.json after every row (a rerun skips the rows :func:`open_run`
+    finds reusable), then sweep.md and PNG plots; returns the JSON path. Raises
+    :class:`~engine.jobs.Cancelled` when cancelled.
+    """
+    started, clock = datetime.now(UTC), time.perf_counter()
+    if not isinstance(workers, int) or workers < 1:
+        raise MPSRError(f"workers must be a whole number >= 1, got {workers!r}")
+    budget = rec.Budget.from_any(recommend) if recommend is not None else None
+    start = open_run(model, method, data, steps, out, space=space, calib=calib, metrics=metrics, tile=tile,
+                     overlap=overlap)
+    files.check_writable(start.path)
+    out, path, sweep, job = start.path.parent, start.path, start.sweep, start.job
+    if "pi" in job.metrics and (missing := iqa.ma_missing_message()):
+        sweep.notes.append(missing)
+    todo = start.todo
     tracker = ProgressTracker(progress, len(todo), f"sweep {space}")
     counter = {"done": 0, "measured": 0}
 
