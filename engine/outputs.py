@@ -16,21 +16,26 @@ from typing import Sequence
 from engine import imageio
 from engine.errors import MPSRError
 from engine.files import same_file
+from engine.quant.precision import PrecisionSpec
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.,-]+")
 
 
-def label(spec: str | os.PathLike) -> str:
-    """A model or precision spec as a file-name part: names as they are, files by their stem."""
-    text = str(spec)
-    if "/" in text or "\\" in text or text.lower().endswith((".safetensors", ".pth", ".pt", ".ckpt", ".json")):
-        text = Path(text).stem
+def _part(text: str) -> str:
     return _UNSAFE.sub("-", text).strip("-.") or "model"
 
 
-def default_suffix(model: str | os.PathLike, precision: str | os.PathLike, scale: int = 4) -> str:
-    """``_<model>_<precision>_x4``: what an output's name adds to its input's."""
-    return f"_{label(model)}_{label(precision)}_x{scale}"
+def label(model: str | os.PathLike) -> str:
+    """A model spec as a file-name part: a built-in name as it is, a weights file by its stem."""
+    text = str(model)
+    if "/" in text or "\\" in text or text.lower().endswith((".safetensors", ".pth", ".pt", ".ckpt")):
+        text = Path(text).stem
+    return _part(text)
+
+
+def default_suffix(model: str | os.PathLike, precision: PrecisionSpec, scale: int = 4) -> str:
+    """``_<model>_<precision>_x4``: what an output's name adds to its input's (a precision file by its stem)."""
+    return f"_{label(model)}_{_part(Path(precision.label).stem if precision.is_file else precision.label)}_x{scale}"
 
 
 def is_file_target(output: str | os.PathLike) -> bool:

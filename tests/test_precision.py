@@ -65,3 +65,12 @@ def test_a_mismatched_artifact_is_refused_from_its_header(tmp_path, artifact, mo
     monkeypatch.setattr(api, "load_artifact", lambda *a: pytest.fail("loaded the artifact's tensors"))
     with pytest.raises(ModelError, match="not the chosen"):
         make_upscaler(other, str(artifact), tile=0)
+
+
+def test_output_names_take_the_precision_as_parsed(tmp_path):
+    from engine.outputs import default_suffix
+
+    assert default_suffix("esrgan", parse_precision("FP32")) == "_esrgan_fp32_x4"
+    assert default_suffix("esrgan", parse_precision("16,8,8,16")) == "_esrgan_mixed_x4"
+    artifact = parse_precision(str(tmp_path / "my q.safetensors"))
+    assert default_suffix(tmp_path / "net.pth", artifact, scale=2) == "_net_my-q_x2"

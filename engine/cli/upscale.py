@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise MPSRError("--tile and --overlap must be >= 0")
     check_quality(args.quality)
     precision = parse_precision(args.precision)
-    suffix = args.suffix if args.suffix is not None else outputs.default_suffix(args.model, precision.key)
+    suffix = args.suffix if args.suffix is not None else outputs.default_suffix(args.model, precision)
     sources = imageio.collect_inputs(args.inputs)
     pairs = outputs.plan_outputs(sources, args.output, suffix=suffix, ext=args.format)
     good = _check_inputs(pairs, args)
