@@ -1,7 +1,7 @@
 """Tools > Lab: QAT retraining and sensitivity sweeps in a window of their own.
 
 A long run can be watched here while the main window is used; the same forms stay in Settings > Advanced.
-Jobs go through the main window's runner, and a finished plan reaches its precision picker (``use_plan``).
+Jobs run on the main window's Lab thread (upscales do not wait for them), and a finished plan reaches its precision picker (``use_plan``).
 Closing the window only hides it: a running job goes on, and opening the Lab again shows it. Its size,
 place and tab are kept in the app's settings.
 """

@@ -47,6 +47,9 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
         self.runner = JobRunner(self)
         # Metrics run on a thread of their own, only while no upscale is queued, and give way to a new one.
         self.metrics_runner = JobRunner(self, name="mpsr-metrics")
+        # QAT and sweeps (the Lab, Settings > Advanced) run for hours: on a thread of their own, so that upscales
+        # do not queue behind them and the main window's Cancel does not stop them.
+        self.lab_runner = JobRunner(self, name="mpsr-lab")
         self._metrics_pending: set[tuple[int, bool, str]] = set()
         self._metrics_later: dict[tuple[int, bool], None] = {}  # (entry id, benchmark) to score once upscales end
         self._gave_way: set[int] = set()  # metrics jobs stopped to let an upscale start
@@ -69,8 +72,8 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
 
     @property
     def busy(self) -> bool:
-        """A job is queued or running, on the engine's thread or the metrics' one."""
-        return self.runner.busy or self.metrics_runner.busy
+        """A job is queued or running, on the engine's thread, the metrics' one or the Lab's."""
+        return self.runner.busy or self.metrics_runner.busy or self.lab_runner.busy
     # ===================================================================== construction
     def _build_widgets(self) -> None:
         self.queue = QueuePanel()
@@ -208,7 +211,7 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
         from app.settings_dialog import SettingsDialog
 
         if self._settings_dialog is None:
-            self._settings_dialog = SettingsDialog(self.cfg, self.runner, self, use_plan=self.set_precision)
+            self._settings_dialog = SettingsDialog(self.cfg, self.lab_runner, self, use_plan=self.set_precision)
             self._settings_dialog.applied.connect(self._settings_applied)
         self._settings_dialog.load(self.cfg)
         self._settings_dialog.show()
@@ -220,7 +223,7 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
         from app.lab_window import LabWindow
 
         if self._lab is None:
-            self._lab = LabWindow(self.runner, lambda: self.cfg.device, self.set_precision, self.store, self)
+            self._lab = LabWindow(self.lab_runner, lambda: self.cfg.device, self.set_precision, self.store, self)
         self._lab.set_models(self.cfg.extra_models, self.cfg.model)
         self._lab.show()
         self._lab.raise_()
@@ -250,4 +253,5 @@ class MainWindow(MenusMixin, ChoicesMixin, InputsMixin, UpscalingMixin, MetricsM
         self.metrics_runner.cancel_all()
         self.runner.shutdown()
         self.metrics_runner.shutdown()
+        self.lab_runner.shutdown()  # a QAT run keeps its checkpoint, a sweep its measured rows: both resume
         super().closeEvent(event)

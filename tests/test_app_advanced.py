@@ -101,14 +101,15 @@ def test_qat_runs_and_its_artifact_goes_to_the_precision_picker(qtbot, window, t
 
 
 def test_the_lab_window_runs_qat_beside_the_main_window(qtbot, window, tiny_rrdb_file, hr_dir, tmp_path):
-    """Tools > Lab: a window of its own (not modal), on the main window's runner, feeding its precision picker."""
+    """Tools > Lab: a window of its own (not modal), on a thread of its own, feeding the main precision picker."""
     window.cfg.device = "cpu"
     window.lab_action.trigger()
     lab = window._lab
     assert lab.isVisible() and not lab.isModal() and lab.isWindow()
     form = _qat(lab, tiny_rrdb_file, hr_dir, tmp_path / "lab" / "tiny-mixed", steps=1)
     assert form.start(confirm=False) is form.running
-    assert window.busy  # the main window's status bar and Cancel see the lab's job
+    assert window.busy and window.lab_runner.busy
+    assert not window.runner.busy  # upscales do not queue behind a Lab job, and the main Cancel leaves it alone
     _idle(qtbot, window)
     artifact = tmp_path / "lab" / "tiny-mixed.safetensors"
     assert form.result == artifact and artifact.is_file()
@@ -155,9 +156,12 @@ def test_closing_the_lab_leaves_its_job_running_and_reopening_shows_it(qtbot, wi
     assert not lab.isVisible() and not job.cancel.cancelled
     shown = form.progress.value()
     qtbot.waitUntil(lambda: form.progress.value() > shown, timeout=JOB_TIMEOUT_MS)  # it goes on while closed
-    # The main window stays in use: an image is queued and shown while the Lab's job holds the engine.
+    # The main window stays in use: an image is upscaled while the Lab's job runs on its own thread.
+    window.set_model(str(tiny_rrdb_file))
     window.add_paths([hr_dir / "coffee.png"])
-    assert window.current_entry() is not None and window.busy
+    assert window.upscale() == 1
+    qtbot.waitUntil(lambda: bool(window.current_entry().outputs), timeout=JOB_TIMEOUT_MS)
+    assert form.running is job and not job.cancel.cancelled
 
     assert window.open_lab() is lab and lab.isVisible()
     assert form.running is job and not form.launch.isEnabled() and form.cancel.isEnabled()
