@@ -20,6 +20,8 @@ from engine.errors import MPSRError
 from engine.jobs import CancelToken, Progress, ProgressFn, ProgressTracker, check
 from engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
+# Benchmark mode's protocol: the image downscaled by this much is the input, the image itself the reference.
+BENCHMARK_SCALE = 4
 # Loaded generators kept for reuse: switching back to an int8 model must not calibrate it again.
 _CACHED_UPSCALERS = 3
 
@@ -107,7 +109,7 @@ def load_inputs(path: Path, benchmark: bool, inputs: Inputs | None = None) -> In
 
         # The evaluation protocol's pair: HR cropped to a multiple of 4, MATLAB-bicubic x1/4 LR.
         # Alpha is left out: benchmarks score colour only.
-        hr, lr = prepare_pair(inputs.picture.rgb)
+        hr, lr = prepare_pair(inputs.picture.rgb, scale=BENCHMARK_SCALE)
         pic = inputs.picture
         inputs = replace(
             inputs,
@@ -137,6 +139,9 @@ def upscale_job(
         loaded = load_inputs(path, key.benchmark, inputs)
         check(cancel)
         up = engine.upscaler(key, settings, progress, cancel)
+        if key.benchmark and up.info.scale != BENCHMARK_SCALE:
+            raise MPSRError(f"benchmark mode scores x{BENCHMARK_SCALE} generators; {up.info.display_name} upscales "
+                            f"x{up.info.scale}: turn benchmark mode off to use it")
         picture = loaded.lr if key.benchmark else loaded.picture
         start = time.perf_counter()
         result = up.upscale_picture(picture, in_step(progress, "Upscaling", "upscale"), cancel)

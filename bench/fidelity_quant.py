@@ -48,7 +48,7 @@ def main() -> None:
     model, info = load_model(args.model)
     spec = CalibrationSpec(args.calib, count=args.calib_count)
     images = calibration_images(spec, scale=info.scale)
-    pairs = [(p.stem, *evaluate.prepare_pair(imageio.read_image(p).rgb))
+    pairs = [(p.stem, *evaluate.prepare_pair(imageio.read_image(p).rgb, scale=info.scale))
              for p in imageio.collect_inputs([Path(args.data) / args.set])]
     fp32 = {name: run(model, lr) for name, _, lr in pairs}
     print(f"{info.display_name} on {args.set}; calibration {spec.to_json()}, {len(images)} patches; "

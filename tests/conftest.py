@@ -59,3 +59,45 @@ def tiny_rrdb_file(tmp_path_factory) -> Path:
     net = archs.build("rrdbnet", num_feat=8, num_block=2, num_grow=4).eval()
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     return save_model(net, path, {"name": "tiny", "display_name": "tiny RRDBNet"})
+
+
+X2_ARCH = "test_tiny_x2"
+
+
+def _detect_x2(state, source=None):
+    if "feature_extraction.0.weight" in state and "upsampling.0.weight" in state:
+        return {"num_feat": state["feature_extraction.0.weight"].shape[0]}, state
+    return None
+
+
+@pytest.fixture
+def x2_arch():
+    """A tiny x2 generator registered for the test only (conv, PReLU, one PixelShuffle(2)): what adding an x2
+    architecture takes, and nothing else."""
+    from torch import nn
+
+    from engine.archs import StagedSR, register, registry
+
+    @register(X2_ARCH, detect=_detect_x2)
+    class TinyX2(StagedSR):
+        scale = 2
+
+        def __init__(self, num_feat: int = 8) -> None:
+            super().__init__(num_feat=num_feat)
+            self.feature_extraction = nn.Sequential(nn.Conv2d(3, num_feat, 3, padding=1), nn.PReLU())
+            self.body = nn.Sequential(nn.Conv2d(num_feat, num_feat, 3, padding=1), nn.PReLU())
+            self.upsampling = nn.Sequential(nn.Conv2d(num_feat, 4 * num_feat, 3, padding=1), nn.PixelShuffle(2),
+                                            nn.PReLU())
+            self.reconstruction = nn.Conv2d(num_feat, 3, 3, padding=1)
+
+    yield TinyX2
+    registry._ARCHS.pop(X2_ARCH, None)
+    registry._DETECTORS.pop(X2_ARCH, None)
+
+
+@pytest.fixture
+def x2_model(x2_arch):
+    from engine.archs import registry
+
+    torch.manual_seed(0)
+    return registry.build(X2_ARCH, num_feat=8).eval()

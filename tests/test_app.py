@@ -509,3 +509,22 @@ def test_status_line_says_each_thing_once_and_the_percentage_beside_the_bar(qtbo
     assert any(t.startswith("p.png (1/1): Loading tiny_rrdb.safetensors at fp32") for t in texts), texts
     assert any(t.startswith("p.png (1/1): Upscaling: tile") for t in texts), texts
     assert any(p.split(" ")[0].endswith("%") for p in percents), percents
+
+
+def test_an_x2_generator_upscales_x2_and_benchmark_mode_says_it_scores_x4_only(qtbot, window, x2_model, tmp_path):
+    weights = save_model(x2_model, tmp_path / "tiny2.safetensors", {"name": "tiny2", "display_name": "Tiny x2"})
+    window.set_model(str(weights))
+    window.add_paths([_photo(tmp_path / "p.png", 50, 50)])
+    window.upscale()
+    _idle(qtbot, window)
+    entry = window.current_entry()
+    out = entry.outputs[ResultKey(str(weights), "fp32", False)]
+    assert out.picture.rgb.shape == (100, 100, 3) and out.info.scale == 2
+    assert window.default_save_path(entry, out).name == "p_tiny2_fp32_x2.png"
+    # NIQE needs 96x96 after the border crop: the x2 protocol shaves 2 px (an x4 one would leave 92x92).
+    assert window.compare.metrics.b.value("NIQE") not in ("-", "n/a: image too small")
+
+    window.set_benchmark(True)
+    window.upscale()
+    _idle(qtbot, window)
+    assert entry.status is Status.FAILED and "benchmark mode scores x4 generators" in entry.message

@@ -56,18 +56,18 @@ def dataset(tmp_path) -> Path:
 
 def test_protocol_crops_hr_to_a_multiple_of_4_and_makes_8bit_lr():
     rgb = skdata.astronaut()[:123, :130].astype(np.float32) / 255
-    hr, lr = prepare_pair(rgb)
+    hr, lr = prepare_pair(rgb, scale=4)
     assert hr.shape == (120, 128, 3) and lr.shape == (30, 32, 3)
     assert np.array_equal(hr, rgb[:120, :128])
     assert np.array_equal(np.round(lr * 255), lr * 255) and np.array_equal(np.round(hr * 255), hr * 255)
     flat = np.full((40, 44, 3), 100 / 255, np.float32)
-    _, flat_lr = prepare_pair(flat)
+    _, flat_lr = prepare_pair(flat, scale=4)
     assert np.allclose(flat_lr, 100 / 255) and np.allclose(bicubic_x4(flat_lr, scale=4), 100 / 255)
     assert bicubic_x4(lr, scale=4).shape == hr.shape
     # Antialiased /4 (a 16-tap cubic) turns a checkerboard of 4x4 black/white squares into 75/180 grey levels
     # (BasicSR's imresize gives the same); plain bicubic sampling would keep 0/255.
     board = np.kron((np.indices((16, 16)).sum(0) % 2)[..., None] * np.ones(3), np.ones((4, 4, 1))).astype(np.float32)
-    board_lr = prepare_pair(board)[1][2:-2, 2:-2]
+    board_lr = prepare_pair(board, scale=4)[1][2:-2, 2:-2]
     assert set(np.unique(np.round(board_lr * 255))) == {75.0, 180.0}
 
 

@@ -12,49 +12,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
-from engine.archs import StagedSR, register, registry
 from engine.metrics.evaluate import evaluate, prepare_pair
 from engine.quant import CalibrationSpec, backend, calibration_images, quantize
 from engine.train import PatchSampler, train_qat
 from engine.weights import save_model
 
 REPO = Path(__file__).resolve().parents[1]
-ARCH = "test_tiny_x2"
-
-
-def _detect(state, source=None):
-    if "feature_extraction.0.weight" in state and "upsampling.0.weight" in state:
-        return {"num_feat": state["feature_extraction.0.weight"].shape[0]}, state
-    return None
-
-
-@pytest.fixture
-def x2_arch():
-    """A tiny x2 generator registered for the test only (conv, PReLU, one PixelShuffle(2))."""
-
-    @register(ARCH, detect=_detect)
-    class TinyX2(StagedSR):
-        scale = 2
-
-        def __init__(self, num_feat: int = 8) -> None:
-            super().__init__(num_feat=num_feat)
-            self.feature_extraction = nn.Sequential(nn.Conv2d(3, num_feat, 3, padding=1), nn.PReLU())
-            self.body = nn.Sequential(nn.Conv2d(num_feat, num_feat, 3, padding=1), nn.PReLU())
-            self.upsampling = nn.Sequential(nn.Conv2d(num_feat, 4 * num_feat, 3, padding=1), nn.PixelShuffle(2),
-                                            nn.PReLU())
-            self.reconstruction = nn.Conv2d(num_feat, 3, 3, padding=1)
-
-    yield TinyX2
-    registry._ARCHS.pop(ARCH, None)
-    registry._DETECTORS.pop(ARCH, None)
-
-
-@pytest.fixture
-def x2_model(x2_arch):
-    torch.manual_seed(0)
-    return registry.build(ARCH, num_feat=8).eval()
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +98,13 @@ def test_scores_shave_the_models_scale_off_each_border():
     x4 = score_pair(["psnr"], sr, hr, None, get_iqa(), scale=4)["psnr_y"]
     x2 = score_pair(["psnr"], sr, hr, None, get_iqa(), scale=2)["psnr_y"]
     assert x2 < 30 < x4
+
+
+def test_the_cli_names_and_sizes_an_x2_models_outputs(tmp_path, x2_model, odd_hr_dir):
+    from engine.cli import main
+
+    weights = save_model(x2_model, tmp_path / "tiny2.safetensors", {"name": "tiny2"})
+    assert main(["upscale", str(odd_hr_dir / "coffee.png"), "-o", str(tmp_path / "out"), "--model", str(weights)]) == 0
+    out = tmp_path / "out" / "coffee_tiny2_fp32_x2.png"
+    with Image.open(out) as im:
+        assert im.size == (140, 132)

@@ -35,12 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help=f"tile context in input pixels (default: {DEFAULT_OVERLAP})")
     p.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="output format (default: same as input)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default: 95)")
-    p.add_argument("--suffix", help="added to each output file name (default: _MODEL_PRECISION_x4, e.g. _esrgan_int8_x4)")
+    p.add_argument("--suffix", help="added to each output file name (default: _MODEL_PRECISION_xSCALE, e.g. _esrgan_int8_x4)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available, else cpu")
     p.set_defaults(func=run)
 
 
-def _check_inputs(pairs: list[tuple[Path, Path]], args: argparse.Namespace) -> list[tuple[Path, Path]]:
+def _check_inputs(pairs: list[tuple[Path, Path]], args: argparse.Namespace, scale: int) -> list[tuple[Path, Path]]:
     """The pairs whose input decodes and fits in memory; the others are reported, one line each."""
     from engine import imageio, upscaler
 
@@ -50,7 +50,7 @@ def _check_inputs(pairs: list[tuple[Path, Path]], args: argparse.Namespace) -> l
             info = imageio.check_image(src)
             imageio.check_output_format(dst, alpha=info.alpha)
             upscaler.check_memory(info.width, info.height, alpha=info.alpha, bits=info.bits, tile=args.tile,
-                                  overlap=args.overlap, path=src)
+                                  overlap=args.overlap, scale=scale, path=src)
         except MPSRError as err:
             error(str(err))
             continue
@@ -64,15 +64,18 @@ def run(args: argparse.Namespace) -> int:
     from engine import files, imageio, outputs
     from engine.quant.precision import parse_precision
     from engine.upscaler import check_quality, make_upscaler, upscale_file
+    from engine.weights import describe_model
 
     if args.tile < 0 or args.overlap < 0:
         raise MPSRError("--tile and --overlap must be >= 0")
     check_quality(args.quality)
     precision = parse_precision(args.precision)
-    suffix = args.suffix if args.suffix is not None else outputs.default_suffix(args.model, precision)
+    # The scale names the outputs and sizes the memory check before any work: read from the weights' header.
+    scale = describe_model(args.model).scale
+    suffix = args.suffix if args.suffix is not None else outputs.default_suffix(args.model, precision, scale)
     sources = imageio.collect_inputs(args.inputs)
     pairs = outputs.plan_outputs(sources, args.output, suffix=suffix, ext=args.format)
-    good = _check_inputs(pairs, args)
+    good = _check_inputs(pairs, args, scale)
     failed = len(pairs) - len(good)
     if good:
         status(f"loading {args.model} at {precision.label}...")

@@ -65,9 +65,9 @@ def _imresize(rgb: np.ndarray, *, scale: float | None = None, size: tuple[int, i
     return to_8bit(y[0].permute(1, 2, 0).numpy())
 
 
-def prepare_pair(rgb: np.ndarray, path: str | Path | None = None, *, scale: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def prepare_pair(rgb: np.ndarray, path: str | Path | None = None, *, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(HR, LR) of the protocol for a x``scale`` model from a decoded image: 8-bit HR cropped to a multiple of
-    ``scale``, bicubic 1/``scale`` LR. (The default is there for the app's benchmark mode, which is x4.)"""
+    ``scale``, bicubic 1/``scale`` LR."""
     hr = to_8bit(rgb)
     h, w = (s - s % scale for s in hr.shape[:2])
     if h == 0 or w == 0:
