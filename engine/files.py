@@ -359,3 +359,29 @@ def update_json(path: str | os.PathLike, merge: Callable[[dict | None], object],
         text = json.dumps(data, indent=2, allow_nan=False) + "\n"
         write_text(path, text, what=what)
     return data
+
+
+def write_json(path: str | os.PathLike, data: object) -> Path:
+    """``data`` as indented JSON (no NaN), written atomically."""
+    return write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path: str | os.PathLike, fmt: str, kind: str, sections: Iterable[str] = ()) -> dict:
+    """A JSON document this project wrote with ``"format": fmt`` and the object ``sections`` (e.g. "config");
+    anything else is a one-line error naming the file and the ``kind`` of document expected (e.g. "sweep file")."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MPSRError(f"cannot read the {kind} ({err})", path) from None
+    return check_document(data, path, fmt, kind, sections)
+
+
+def check_document(data: object, path: str | os.PathLike, fmt: str, kind: str, sections: Iterable[str] = ()) -> dict:
+    """``data`` if it is a document of format ``fmt`` with the object ``sections``; else a one-line error."""
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise MPSRError(f"not an mpsr {kind} (expected format {fmt})", path)
+    missing = [name for name in sections if not isinstance(data.get(name), dict)]
+    if missing:
+        raise MPSRError(f"not an mpsr {kind}: it has no {' or '.join(missing)} section (damaged, or written by "
+                        "another program)", path)
+    return data

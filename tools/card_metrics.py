@@ -20,8 +20,9 @@ sys.path.insert(0, str(REPO))
 
 from release_model import card_of  # noqa: E402
 
+from engine.files import write_atomic  # noqa: E402
 from engine.metrics.evaluate import load_report  # noqa: E402
-from engine.weights.cache import sha256_file, write_atomic  # noqa: E402
+from engine.weights.cache import sha256_file  # noqa: E402
 
 KEYS = ("psnr_y", "ssim_y", "niqe", "pi", "psnr_fp32", "images", "seconds_mean")
 

@@ -18,9 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine.errors import MPSRError  # noqa: E402
+from engine.files import write_atomic  # noqa: E402
 from engine.quant import calibration_images, load_artifact, save_artifact  # noqa: E402
 from engine.quant.overflow import LIMIT, guard, measure_headroom  # noqa: E402
-from engine.weights.cache import sha256_file, write_atomic  # noqa: E402
+from engine.weights.cache import sha256_file  # noqa: E402
 
 
 def main() -> int:

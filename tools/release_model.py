@@ -20,7 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.weights.cache import sha256_file, write_atomic  # noqa: E402
+from engine.files import write_atomic  # noqa: E402
+from engine.weights.cache import sha256_file  # noqa: E402
 
 
 def card_of(src: Path) -> dict:

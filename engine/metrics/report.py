@@ -10,7 +10,7 @@ from typing import Any
 
 from engine import files
 from engine.errors import MPSRError
-from engine.weights import check_document, read_json
+from engine.files import check_document, read_json
 
 from . import registry
 

@@ -25,7 +25,8 @@ import torch
 
 from engine import __version__, archs
 from engine.errors import ModelError, PlanError
-from engine.weights import config_from_shapes, write_atomic
+from engine.files import write_atomic
+from engine.weights import config_from_shapes
 
 from . import backend
 from .calib import calibration_images

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.archs import STAGES
-from engine.weights import write_atomic
+from engine.files import write_atomic
 
 from .plans import FP32, INT8, MIXED, int8_stages_label, is_stage_plan, stage_grid, stage_subsets, unit_of
 from .recommend import MB, quality_loss

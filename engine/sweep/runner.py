@@ -28,12 +28,13 @@ import safetensors.torch
 import torch
 
 from engine import imageio
+from engine.files import write_atomic
 from engine.jobs import Cancelled, CancelToken, Progress, check
 from engine.metrics import core, registry
 from engine.metrics.evaluate import prepare_pair
 from engine.quant import CalibrationSpec, calibration_images, parse_plan, quantize, save_artifact
 from engine.upscaler import Upscaler, UpscalerInfo
-from engine.weights import load_model, write_atomic
+from engine.weights import load_model
 
 from .store import row_key
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import MPSRError
+from engine.files import read_json, write_json
 from engine.metrics import registry
-from engine.weights import read_json, write_json
 
 FORMAT = "mpsr-sweep"
 VERSION = 1

@@ -1,15 +1,7 @@
 """Generator weights: the per-user model cache, safe loading with architecture detection,
 and the conversion of the default ESRGAN weights from ncnn."""
 
-from .cache import (
-    check_document,
-    model_dir,
-    read_json,
-    sha256_file,
-    shipped_dir,
-    write_atomic,
-    write_json,
-)
+from .cache import model_dir, sha256_file, shipped_dir
 from .load import (
     ModelInfo,
     config_from_shapes,
@@ -26,7 +18,6 @@ from .ncnn import NcnnConv, install_default_esrgan, ncnn_to_state_dict, parse_nc
 
 __all__ = [
     "ModelInfo",
-    "check_document",
     "NcnnConv",
     "config_from_shapes",
     "describe_model",
@@ -39,11 +30,8 @@ __all__ = [
     "model_from_state_dict",
     "ncnn_to_state_dict",
     "parse_ncnn",
-    "read_json",
     "resolve",
     "save_model",
     "sha256_file",
     "shipped_dir",
-    "write_atomic",
-    "write_json",
 ]

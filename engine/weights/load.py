@@ -21,8 +21,9 @@ from torch import nn
 
 from engine import archs
 from engine.errors import ModelError
+from engine.files import write_atomic
 
-from .cache import model_dir, sha256_file, shipped_dir, write_atomic
+from .cache import model_dir, sha256_file, shipped_dir
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
 SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
