@@ -50,9 +50,6 @@ def describe_error(err: BaseException) -> str:
     """One readable line for any failure; tracebacks go to the log, never to the window."""
     if isinstance(err, MPSRError):
         return str(err)
-    if isinstance(err, ImportError) and (err.name or "").startswith("engine"):
-        # An engine part still being built (e.g. quantization before engine.quant lands).
-        return f"Not available in this build: {err.name} is missing or incomplete ({err})."
     if isinstance(err, MemoryError):
         return "Out of memory: try a smaller tile size (Settings > Advanced)."
     text = " ".join(str(err).split()) or type(err).__name__
