@@ -1,6 +1,6 @@
 """Take the app's screenshots for docs/screenshots/ under a real X server at a laptop's size.
 
-    Xvfb :99 -screen 0 1366x768x24 & DISPLAY=:99 .venv/bin/python tools/screenshots.py [--only main|settings|advanced]
+    Xvfb :99 -screen 0 1366x768x24 & DISPLAY=:99 .venv/bin/python tools/screenshots.py [--only main|settings|advanced|lab]
         [--photo FILE] [--out docs/screenshots]
 
 Drives the real window, which fills the screen as a maximized one would: queues a crop of a real photo,
@@ -10,6 +10,7 @@ mixed precision, and grabs the screen:
   main_ab_split.png     the main window with an A/B split (fp32 | mixed, or input | fp32),
   difference_view.png   the |A-B| heat map of the same pair,
   settings_dialog.png   Tools > Settings over the window, its OK / Close / Apply in view,
+  lab_running.png       Tools > Lab over the main window while a PTQ sweep (as below) runs in it,
 and, as the pane alone:
   advanced_pane.png     Settings > Advanced after a real PTQ sweep run from the pane: with the trained
                         SRGAN on three small Set14 images when models/srgan.safetensors exists, else on a
@@ -168,24 +169,28 @@ def shoot_settings(window, out: Path) -> None:
     dialog.close()
 
 
+def start_sweep(form, model: str, data: Path, out: Path) -> None:
+    """A real PTQ per-stage sweep with a recommendation, started from ``form`` (the pane's or the Lab's)."""
+    form.model.setCurrentText(model)
+    form.fields.method.setCurrentIndex(form.fields.method.findData("ptq"))
+    form.fields.space.setCurrentIndex(form.fields.space.findData("stages"))
+    form.data.setText(str(data))
+    form.fields.recommend.setChecked(True)
+    form.fields.budget.setValue(0.1)
+    form.out.setText(str(out))
+    # The CPU warning is a modal question; the shots are of the sweep itself, so it is not asked here.
+    if form.start(confirm=False) is None:
+        raise SystemExit("the sweep did not start: " + form.log.toPlainText())
+
+
 def shoot_advanced(window, tmp: Path, out: Path) -> None:
     model, data = sweep_inputs(tmp)
     dialog = window.open_settings()
     dialog.tabs.setCurrentIndex(1)
     dialog.resize(860, 1400)
-    pane = dialog.advanced
-    form = pane.sweep
-    pane.jobs.setCurrentWidget(form)
-    form.model.setCurrentText(model)
-    form.method.setCurrentIndex(form.method.findData("ptq"))
-    form.space.setCurrentIndex(form.space.findData("stages"))
-    form.data.setText(str(data))
-    form.recommend.setChecked(True)
-    form.budget.setValue(0.1)
-    form.out.setText(str(tmp / "sweep"))
-    # The CPU warning is a modal question; the shot is of the finished sweep, so it is not asked here.
-    if form.start(confirm=False) is None:
-        raise SystemExit("the sweep did not start: " + form.log.toPlainText())
+    form = dialog.advanced.sweep
+    dialog.advanced.jobs.setCurrentWidget(form)
+    start_sweep(form, model, data, tmp / "sweep")
     wait_idle(window)
     if form.result is None:
         raise SystemExit("the sweep failed: " + form.log.toPlainText().splitlines()[-1])
@@ -193,13 +198,32 @@ def shoot_advanced(window, tmp: Path, out: Path) -> None:
     dialog.close()
 
 
+def shoot_lab(window, tmp: Path, out: Path) -> None:
+    """Tools > Lab over the main window while a sweep runs in it (the main window stays usable meanwhile)."""
+    from PySide6.QtWidgets import QApplication
+
+    model, data = sweep_inputs(tmp)
+    lab = window.open_lab()
+    lab.setGeometry(lab.screen().availableGeometry().adjusted(300, 60, -40, -60))
+    lab.jobs.setCurrentWidget(lab.sweep)
+    start_sweep(lab.sweep, model, data, tmp / "lab-sweep")
+    deadline = time.monotonic() + 900
+    while lab.sweep.progress.value() < 300 and window.busy and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.05)
+    grab_screen(window, out / "lab_running.png")
+    lab.sweep.cancel.click()
+    wait_idle(window)
+    lab.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("main", "settings", "advanced"), help="take only these shots")
+    parser.add_argument("--only", choices=("main", "settings", "advanced", "lab"), help="take only these shots")
     parser.add_argument("--photo", type=Path, default=PHOTO)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     args = parser.parse_args(argv)
-    if args.only != "advanced" and not args.photo.is_file():
+    if args.only in (None, "main") and not args.photo.is_file():
         raise SystemExit(f"{args.photo}: photo not found (pass --photo)")
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -224,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         shoot_settings(window, args.out)
     if args.only in (None, "advanced"):
         shoot_advanced(window, tmp, args.out)
+    if args.only in (None, "lab"):
+        shoot_lab(window, tmp, args.out)
     window.close()
     return 0
 
