@@ -14,6 +14,7 @@ from app.session import (
     INPUT,
     REFERENCE,
     ImageEntry,
+    Output,
     ResultKey,
     Session,
     metric_id,
@@ -46,40 +47,64 @@ def sides_after_upscale(entry: ImageEntry, key: ResultKey) -> tuple[str, str]:
     return a, output_id(key)
 
 
+# Why a source of the comparison gets no value for a metric (the panel words each one).
+OFF, NEEDS_BENCHMARK, IS_REFERENCE, ONLY_OUTPUTS, IS_FP32, NEEDS_FP32 = (
+    "off", "needs-benchmark", "is-reference", "only-outputs", "is-fp32", "needs-fp32")
+
+
+def skipped(metric: registry.Metric, entry: ImageEntry, benchmark: bool, source: str, out: Output | None, *,
+            compute_pi: bool) -> str | None:
+    """Why ``source`` (``out`` when it is an output) is not scored with ``metric``, or None when it is: the ground
+    truth exists in benchmark mode only (and is not scored against itself), fidelity to fp32 only for an output
+    whose fp32 twin exists."""
+    if metric.key == OPTIONAL_METRIC and not compute_pi:
+        return OFF
+    if metric.reference == registry.HR:
+        if not benchmark:
+            return NEEDS_BENCHMARK
+        if source == REFERENCE:
+            return IS_REFERENCE
+    if metric.reference == registry.FP32:
+        if out is None:
+            return ONLY_OUTPUTS
+        if out.key.precision == FLOAT_PRECISION:
+            return IS_FP32
+        if out.key.at(FLOAT_PRECISION) not in entry.outputs:
+            return NEEDS_FP32
+    return None
+
+
 def metric_requests(
     entry: ImageEntry, benchmark: bool, *, compute_pi: bool, input_view: str, busy: Collection[str] = ()
 ) -> list[MetricRequest]:
-    """The scores ``entry`` still needs in this mode, newest output first and the input last.
+    """The scores ``entry`` still needs in this mode (see :func:`skipped`), newest output first and the input last.
 
-    ``busy``: ``"<metric id>/<metric key>"`` of scores already being computed. Each source is asked only for the
-    metrics it has what they compare with: the ground truth in benchmark mode, an fp32 twin for an output.
+    ``busy``: ``"<metric id>/<metric key>"`` of scores already being computed.
     """
     if entry.input_for(benchmark) is None:
         return []
-    shown = [m for m in panel_metrics() if compute_pi or m.key != OPTIONAL_METRIC]
     scores = entry.metrics[benchmark]
     reference = entry.inputs.reference.rgb if benchmark else None
 
-    def want(source: str, has: Collection[str | None]) -> tuple[str, ...]:
-        have = scores.get(source, {})
-        return tuple(m.key for m in shown
-                     if m.reference in has and m.key not in have and f"{source}/{m.key}" not in busy)
+    def want(source: str, scores_as: str, out: Output | None = None) -> tuple[str, ...]:
+        have = scores.get(scores_as, {})
+        return tuple(m.key for m in panel_metrics()
+                     if skipped(m, entry, benchmark, source, out, compute_pi=compute_pi) is None
+                     and m.key not in have and f"{scores_as}/{m.key}" not in busy)
 
     requests: list[MetricRequest] = []
     for out in reversed(entry.outputs_for(benchmark)):
-        twin = entry.outputs.get(out.key.at(FLOAT_PRECISION))
-        fp32 = twin.picture.rgb if twin is not None and twin is not out else None
-        has = (None, *((registry.HR,) if benchmark else ()), *((registry.FP32,) if fp32 is not None else ()))
         source = output_id(out.key)
-        if keys := want(source, has):
-            requests.append(MetricRequest(source, out.picture.rgb, fp32=fp32, reference=reference, want=keys,
-                                          known=dict(scores.get(source, {})), label=out.label,
-                                          scale=out.info.scale))
-    source = metric_id(INPUT, input_view)
-    if keys := want(source, (None, registry.HR) if benchmark else (None,)):
-        requests.append(MetricRequest(source, entry.input_for(benchmark).rgb, reference=reference, want=keys,
-                                      known=dict(scores.get(source, {})), label="the input", enlarge=input_view))
-    if benchmark and (keys := want(REFERENCE, (None,))):
+        if keys := want(source, source, out):
+            twin = entry.outputs.get(out.key.at(FLOAT_PRECISION))
+            requests.append(MetricRequest(source, out.picture.rgb, fp32=twin.picture.rgb if twin and twin is not out else None,
+                                          reference=reference, want=keys, known=dict(scores.get(source, {})),
+                                          label=out.label, scale=out.info.scale))
+    scores_as = metric_id(INPUT, input_view)
+    if keys := want(INPUT, scores_as):
+        requests.append(MetricRequest(scores_as, entry.input_for(benchmark).rgb, reference=reference, want=keys,
+                                      known=dict(scores.get(scores_as, {})), label="the input", enlarge=input_view))
+    if benchmark and (keys := want(REFERENCE, REFERENCE)):
         requests.append(MetricRequest(REFERENCE, reference, want=keys, known=dict(scores.get(REFERENCE, {})),
                                       label="the original"))
     return requests

@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import imaging, qimage
+from app import compute, imaging, qimage
 from app.compare_view import PLACEHOLDER, CompareView, Layer
-from app.compute import OPTIONAL_METRIC, panel_metrics
+from app.compute import OPTIONAL_METRIC, panel_metrics, skipped
 from app.panels.metrics import MetricsPanel
-from app.session import FLOAT_PRECISION, INPUT, REFERENCE, ImageEntry, Output, metric_id, output_id
+from app.session import INPUT, REFERENCE, ImageEntry, Output, metric_id, output_id
 from app.tasks import FAILED, Score
 from engine.metrics import MetricUnavailable, registry
 
@@ -267,10 +267,13 @@ class ComparePanel(QWidget):
         for metric in panel_metrics():
             score = scores.get(metric.key)
             computing = (self.entry.id, self.benchmark, f"{mid}/{metric.key}") in self.pending
-            values[metric.label] = self._why_blank(metric, source_id, out) or _format(metric, score, computing,
-                                                                                      waiting)
-            if missing is None and score is not None and score.code == MetricUnavailable.MODEL_MISSING and (
-                    self.compute_pi or metric.key != OPTIONAL_METRIC):
+            why = skipped(metric, self.entry, self.benchmark, source_id, out, compute_pi=self.compute_pi)
+            if why:
+                text, tip = _SKIPPED[why]
+                values[metric.label] = (text, tip.format(label=metric.label))
+            else:
+                values[metric.label] = _format(metric, score, computing, waiting)
+            if missing is None and why is None and score is not None and score.code == MetricUnavailable.MODEL_MISSING:
                 missing = (metric, score)
         no_model = ("-", "Not an output: no generator ran")
         if out is None:
@@ -282,25 +285,6 @@ class ComparePanel(QWidget):
         panel.show_values(self.label_for(source_id), values)
         return missing
 
-    def _why_blank(self, metric: registry.Metric, source_id: str, out: Output | None) -> tuple[str, str] | None:
-        """The text of a metric this source does not get, and why; None when it gets one."""
-        if metric.key == OPTIONAL_METRIC and not self.compute_pi:
-            return ("off", f"{metric.label} is turned off in Settings > General")
-        if metric.reference == registry.HR:
-            if not self.benchmark:
-                return ("needs benchmark mode", _BENCHMARK_TIP)
-            if source_id == REFERENCE:
-                return ("is the reference", "")
-        if metric.reference == registry.FP32:
-            if out is None:
-                return ("only for outputs", "How close an output is to its generator's fp32 output")
-            if out.key.precision == FLOAT_PRECISION:
-                return ("(this is fp32)", "")
-            if out.key.at(FLOAT_PRECISION) not in self.entry.outputs:
-                return ("needs the fp32 output", "Upscale this image at fp32 too")
-        return None
-
-
 class _WholeScroll(QScrollArea):
     """A scroll area that asks for all of its content's height: scroll bars only when space is short."""
 
@@ -309,8 +293,16 @@ class _WholeScroll(QScrollArea):
         return hint.grownBy(self.contentsMargins()) if self.widget() is not None else super().sizeHint()
 
 
-_BENCHMARK_TIP = ("Turn on View > Benchmark mode: the image is downscaled x4 first, and the output is scored "
-                  "against the original")
+# What a metric a source is not scored with shows, and its tooltip ({label}: the metric's).
+_SKIPPED = {
+    compute.OFF: ("off", "{label} is turned off in Settings > General"),
+    compute.NEEDS_BENCHMARK: ("needs benchmark mode", ("Turn on View > Benchmark mode: the image is downscaled x4 "
+                                                       "first, and the output is scored against the original")),
+    compute.IS_REFERENCE: ("is the reference", ""),
+    compute.ONLY_OUTPUTS: ("only for outputs", "How close an output is to its generator's fp32 output"),
+    compute.IS_FP32: ("(this is fp32)", ""),
+    compute.NEEDS_FP32: ("needs the fp32 output", "Upscale this image at fp32 too"),
+}
 _BLANK = {
     MetricUnavailable.MODEL_MISSING: "n/a: model missing",
     MetricUnavailable.IMAGE_TOO_SMALL: "n/a: image too small",
