@@ -70,6 +70,7 @@ class Engine:
             torch.set_num_threads(wanted)
 
     def upscaler(self, key: ResultKey, settings: RunSettings, progress: ProgressFn, cancel: CancelToken):
+        from engine.quant.precision import parse_precision
         from engine.upscaler import make_upscaler
 
         device = None if settings.device == "auto" else settings.device
@@ -78,13 +79,11 @@ class Engine:
             self._upscalers.move_to_end(cache_key)
             return self._upscalers[cache_key]
         # Loading is a step of its own: a quantized precision is calibrated on first use (a minute for ESRGAN).
-        from engine.quant.precision import parse_precision
-
-        label = parse_precision(key.precision).label
-        loading = in_step(progress, f"Loading {Path(key.model).name} at {label}", "load")
+        spec = parse_precision(key.precision)  # once: make_upscaler takes the parsed spec as it is
+        loading = in_step(progress, f"Loading {Path(key.model).name} at {spec.label}", "load")
         loading(Progress(0, 0))
         up = make_upscaler(
-            key.model, key.precision, tile=settings.tile, overlap=settings.overlap, device=device,
+            key.model, spec, tile=settings.tile, overlap=settings.overlap, device=device,
             progress=loading, cancel=cancel,
         )
         self._upscalers[cache_key] = up
