@@ -18,7 +18,7 @@ from engine.jobs import Cancelled, CancelToken
 from engine.metrics import MA_MODEL_FILE, get_iqa
 from engine.metrics.core import score_pair
 from engine.metrics.evaluate import (
-    bicubic_x4,
+    bicubic_baseline,
     evaluate,
     load_report,
     prepare_pair,
@@ -62,8 +62,8 @@ def test_protocol_crops_hr_to_a_multiple_of_4_and_makes_8bit_lr():
     assert np.array_equal(np.round(lr * 255), lr * 255) and np.array_equal(np.round(hr * 255), hr * 255)
     flat = np.full((40, 44, 3), 100 / 255, np.float32)
     _, flat_lr = prepare_pair(flat, scale=4)
-    assert np.allclose(flat_lr, 100 / 255) and np.allclose(bicubic_x4(flat_lr, scale=4), 100 / 255)
-    assert bicubic_x4(lr, scale=4).shape == hr.shape
+    assert np.allclose(flat_lr, 100 / 255) and np.allclose(bicubic_baseline(flat_lr, scale=4), 100 / 255)
+    assert bicubic_baseline(lr, scale=4).shape == hr.shape
     # Antialiased /4 (a 16-tap cubic) turns a checkerboard of 4x4 black/white squares into 75/180 grey levels
     # (BasicSR's imresize gives the same); plain bicubic sampling would keep 0/255.
     board = np.kron((np.indices((16, 16)).sum(0) % 2)[..., None] * np.ones(3), np.ones((4, 4, 1))).astype(np.float32)

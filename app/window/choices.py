@@ -28,9 +28,7 @@ class ChoicesMixin:
         combo.clear()
         for label, spec in BUILTIN_MODELS:
             combo.addItem(label, spec)
-        for path in self.cfg.extra_models:
-            combo.addItem(Path(path).name, path)
-            combo.setItemData(combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        _add_kept(combo, self.cfg.extra_models)
         combo.insertSeparator(combo.count())
         combo.addItem("Load model file\u2026", _BROWSE_MODEL)
         combo.setCurrentIndex(max(0, combo.findData(self.cfg.model)))
@@ -40,11 +38,9 @@ class ChoicesMixin:
         combo.clear()
         for p in BUILTIN_PRECISIONS:
             combo.addItem(p, p)
-        for spec in self.cfg.extra_precisions:
-            # A kept precision is a PrecisionSpec key: a plan's name (no "/"), or a file's path shown by its
-            # name, as PrecisionSpec.label does; read here without parsing, before torch is loaded.
-            combo.addItem(Path(spec).name, spec)
-            combo.setItemData(combo.count() - 1, spec, Qt.ItemDataRole.ToolTipRole)
+        # A kept precision is a PrecisionSpec key: a plan's name (no "/"), or a file's path shown by its name, as
+        # PrecisionSpec.label does; read here without parsing, before torch is loaded.
+        _add_kept(combo, self.cfg.extra_precisions)
         combo.insertSeparator(combo.count())
         combo.addItem("Per-stage plan\u2026", _CUSTOM_PLAN)
         combo.addItem("Plan or artifact file\u2026", _BROWSE_PLAN)
@@ -120,3 +116,10 @@ class ChoicesMixin:
     def run_settings(self) -> tasks.RunSettings:
         c = self.cfg
         return tasks.RunSettings(device=c.device, threads=c.threads, tile=c.tile, overlap=c.overlap)
+
+
+def _add_kept(combo, values: list[str]) -> None:
+    """The user's earlier choices (files, plans): each by its name, the whole text in its tooltip."""
+    for value in values:
+        combo.addItem(Path(value).name, value)
+        combo.setItemData(combo.count() - 1, value, Qt.ItemDataRole.ToolTipRole)

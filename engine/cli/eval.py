@@ -16,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="benchmark a generator at several precisions on a dataset",
         description=(
             "Evaluate a generator on a folder of HR images with the standard protocol at the model's scale s "
-            "(x4 for the bundled models): HR cropped to a multiple of s, LR by MATLAB-style bicubic 1/s, metrics on the Y channel with a 4-pixel border "
-            "crop. Bicubic is always a row. Writes a JSON report and a Markdown table beside it and prints "
+            "(x4 for the bundled models): HR cropped to a multiple of s, LR by MATLAB-style bicubic 1/s, metrics "
+            "on the Y channel with an s-pixel border crop. Bicubic is always a row. Writes a JSON report and a Markdown table beside it and prints "
             "the table. The JSON is saved after every image, so running the same command again after an "
             "interruption continues where it stopped; runs of other precisions into the same report, even at "
             "the same time, add their rows to it."

@@ -76,8 +76,8 @@ def prepare_pair(rgb: np.ndarray, path: str | Path | None = None, *, scale: int)
     return hr, _imresize(hr, scale=1 / scale)
 
 
-def bicubic_x4(lr: np.ndarray, *, scale: int) -> np.ndarray:
-    """The protocol's bicubic baseline: ``lr`` enlarged ``scale`` times (the name is from the x4 default)."""
+def bicubic_baseline(lr: np.ndarray, *, scale: int) -> np.ndarray:
+    """The protocol's bicubic baseline: ``lr`` enlarged ``scale`` times."""
     h, w = lr.shape[:2]
     return _imresize(lr, size=(h * scale, w * scale))
 
@@ -224,7 +224,7 @@ class _Runner:
     def __init__(self, report: Report, model_spec: str | Path, *, scale: int, tile: int, overlap: int,
                  device: str | None, cancel: CancelToken | None) -> None:
         self.report, self.model_spec, self.device, self.cancel = report, model_spec, device, cancel
-        self.bicubic = functools.partial(bicubic_x4, scale=scale)
+        self.bicubic = functools.partial(bicubic_baseline, scale=scale)
         self.tiling = {"tile": tile, "overlap": overlap}
         self.upscalers: dict[str, Any] = {}
 
